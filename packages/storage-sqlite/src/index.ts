@@ -1,0 +1,4 @@
+/**
+ * Embedded SQLite storage for ZapJobs: `new SqliteStorage({ path })`.
+ */
+export { SqliteStorage, type SqliteStorageOptions } from './storage.js';
