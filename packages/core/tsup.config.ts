@@ -1,7 +1,13 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/storage.ts', 'src/testing.ts'],
+  entry: {
+    index: 'src/index.ts',
+    storage: 'src/storage.ts',
+    testing: 'src/testing.ts',
+    // Spawned as a separate process by the multi-process conformance tests.
+    'testing/worker-child': 'src/testing/worker-child.ts',
+  },
   format: ['esm'],
   dts: true,
   sourcemap: true,

@@ -40,6 +40,8 @@ export class ZapJobsError extends Error {
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (typeof value !== 'object' || value === null || !(brand in value)) return false;
+    // `this` is the class on the right of `instanceof`, which is what selects the code.
+    // biome-ignore lint/complexity/noThisInStatic: the subclass itself is needed here.
     const expected = codeOfClass.get(this);
     return expected === undefined || (value as ZapJobsError).code === expected;
   }
@@ -273,20 +275,27 @@ codeOfClass.set(NonRetryableError, 'NON_RETRYABLE');
 codeOfClass.set(StorageError, 'STORAGE_FAILED');
 codeOfClass.set(ClientClosedError, 'CLIENT_CLOSED');
 
-/** Renders a value for an error message: strings quoted, others through JSON or String. */
+/** Renders a value for an error message: strings quoted, others through JSON or String, cut to 80 characters. */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return truncateForMessage(JSON.stringify(value));
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'number' || typeof value === 'boolean' || value === undefined) {
     return Object.is(value, -0) ? '-0' : String(value);
   }
   if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return String(value);
+  if (value instanceof Date) {
+    return Number.isNaN(value.getTime()) ? 'Invalid Date' : `Date(${value.toISOString()})`;
+  }
   try {
-    const json = JSON.stringify(value);
-    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+    return truncateForMessage(JSON.stringify(value));
   } catch {
     return Object.prototype.toString.call(value);
   }
+}
+
+function truncateForMessage(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 function errorMessage(error: unknown): string {

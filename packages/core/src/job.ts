@@ -29,14 +29,17 @@ export interface JobDefaults {
   backoff?: BackoffOptions;
   /** Aborts the handler's `ctx.signal` and fails the attempt after this many ms. Default none. */
   timeoutMs?: number;
-  /** Which events the run records. Default `full`. */
+  /** History the run records: `full`, `lifecycle` or `off`. Default `full`. */
   historyLevel?: HistoryLevel;
 }
 
 /** Options of {@link defineJob}. */
-export interface JobOptions<I extends TSchema, O extends TSchema> {
-  /** Unique name; runs refer to the job by it, so renaming strands queued runs. */
-  name: string;
+export interface JobOptions<I extends TSchema, O extends TSchema, N extends string = string> {
+  /**
+   * Unique name; runs refer to the job by it, so renaming strands queued runs. Its literal
+   * type is kept, so a typed client can enqueue the job by name.
+   */
+  name: N;
   /** TypeBox schema of the input, checked at enqueue. */
   input: I;
   /** TypeBox schema of the output, checked when the handler returns. */
@@ -46,23 +49,38 @@ export interface JobOptions<I extends TSchema, O extends TSchema> {
 }
 
 /** A job definition: name, schemas, handler and defaults. */
-export interface Job<I extends TSchema = TSchema, O extends TSchema = TSchema>
-  extends JobOptions<I, O> {
+export interface Job<
+  I extends TSchema = TSchema,
+  O extends TSchema = TSchema,
+  N extends string = string,
+> extends JobOptions<I, O, N> {
   readonly kind: 'zapjobs.job';
 }
 
-/** Any job definition, whatever its schemas. */
-export type AnyJob = Job<any, any>;
+/** Any job definition, whatever its schemas and name. */
+export type AnyJob = Job<any, any, string>;
 
 /** Input type of a job, inferred from its input schema. */
-export type InputOf<J> = J extends Job<infer I, TSchema> ? Static<I> : never;
+export type InputOf<J> = J extends Job<infer I, any, any> ? Static<I> : never;
 
 /** Output type of a job, inferred from its output schema. */
-export type OutputOf<J> = J extends Job<TSchema, infer O> ? Static<O> : never;
+export type OutputOf<J> = J extends Job<any, infer O, any> ? Static<O> : never;
+
+/** Name of a job as a literal type. */
+export type NameOf<J> = J extends Job<any, any, infer N> ? N : never;
 
 /** Defines a job. Types of `handler` and of enqueue calls are inferred from the schemas. */
-export function defineJob<I extends TSchema, O extends TSchema>(
-  options: JobOptions<I, O>,
-): Job<I, O> {
+export function defineJob<I extends TSchema, O extends TSchema, const N extends string>(
+  options: JobOptions<I, O, N>,
+): Job<I, O, N> {
   return { ...options, kind: 'zapjobs.job' };
+}
+
+/** Tells whether a value is a job definition made by {@link defineJob}. */
+export function isJob(value: unknown): value is AnyJob {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { kind?: unknown }).kind === 'zapjobs.job'
+  );
 }

@@ -4,11 +4,17 @@
  * Call {@link runConformanceSuite} from a vitest test file of the backend's package.
  */
 import type { ConformanceOptions } from './testing/options.js';
+import { describeRuntime } from './testing/runtime.js';
 import { describeStoragePrimitives } from './testing/storage-primitives.js';
 
 export type { ConformanceOptions, StorageHandle } from './testing/options.js';
 
-/** Registers the whole conformance suite with vitest for one backend. */
+/**
+ * Registers the whole conformance suite with vitest for one backend: the storage primitives,
+ * then the client and worker runtime on top of them. The multi-process tests spawn the
+ * built child worker script, so build `@zapjobs/core` before running the suite.
+ */
 export function runConformanceSuite(options: ConformanceOptions): void {
   describeStoragePrimitives(options);
+  describeRuntime(options);
 }

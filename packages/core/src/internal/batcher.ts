@@ -1,0 +1,89 @@
+/**
+ * Collects requests made within one turn of the event loop and sends them to the storage in
+ * one call, so runs that finish together cost one round trip.
+ */
+export class Batcher<Request, Result> {
+  readonly #send: (requests: Request[]) => Promise<Result[]>;
+  readonly #maxBatchSize: number;
+  #queue: {
+    request: Request;
+    resolve: (result: Result) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+  #scheduled = false;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #sequential: boolean;
+  #previous: Promise<void> = Promise.resolve();
+
+  /**
+   * With `sequential`, a batch is sent only after the previous one settled, so requests reach
+   * the storage in the order they were added (for events, whose ids record that order).
+   */
+  constructor(
+    send: (requests: Request[]) => Promise<Result[]>,
+    options: { maxBatchSize?: number; sequential?: boolean } = {},
+  ) {
+    this.#send = send;
+    this.#maxBatchSize = options.maxBatchSize ?? 500;
+    this.#sequential = options.sequential ?? false;
+  }
+
+  /** Queues a request; resolves with its result once the batch it joined was sent. */
+  add(request: Request): Promise<Result> {
+    return new Promise<Result>((resolve, reject) => {
+      this.#queue.push({ request, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  /** Resolves when every request queued so far has been sent. */
+  async drain(): Promise<void> {
+    while (this.#queue.length > 0 || this.#inFlight.size > 0) {
+      if (this.#queue.length > 0 && !this.#scheduled) this.#flush();
+      await Promise.allSettled([...this.#inFlight]);
+      if (this.#queue.length > 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatchSize);
+      const sending = this.#sequential
+        ? this.#previous.then(() => this.#sendBatch(batch))
+        : this.#sendBatch(batch);
+      this.#previous = sending;
+      this.#inFlight.add(sending);
+      void sending.finally(() => this.#inFlight.delete(sending));
+    }
+  }
+
+  async #sendBatch(
+    batch: {
+      request: Request;
+      resolve: (result: Result) => void;
+      reject: (error: unknown) => void;
+    }[],
+  ): Promise<void> {
+    try {
+      const results = await this.#send(batch.map((item) => item.request));
+      batch.forEach((item, index) => {
+        if (index < results.length) {
+          item.resolve(results[index] as Result);
+        } else {
+          item.reject(
+            new Error(
+              `Storage returned ${results.length} result(s) for a batch of ${batch.length}; ` +
+                'the backend breaks the storage contract.',
+            ),
+          );
+        }
+      });
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+    }
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Turns an enqueue request into the `NewRun` a backend inserts. Every check happens here, so
+ * a rejected enqueue never reaches the storage.
+ */
+import { ValidationError } from '../errors.js';
+import type { AnyJob } from '../job.js';
+import type { EnqueueOptions } from '../run.js';
+import type { NewRun } from '../storage/contract.js';
+import {
+  buildStoredMetadata,
+  type ResolvedEnqueueOptions,
+  resolveEnqueueOptions,
+} from './run-options.js';
+import { serializePayload } from './serialize.js';
+import { uuidv7 } from './uuid.js';
+import { checkSchema } from './validation.js';
+
+export interface BuiltRun {
+  run: NewRun;
+  options: ResolvedEnqueueOptions;
+}
+
+/**
+ * Checks options, serializes and validates the input, and builds the run to insert.
+ * Throws InvalidOptionError, SerializationError, PayloadTooLargeError or ValidationError.
+ */
+export function buildNewRun(
+  job: AnyJob,
+  input: unknown,
+  options: EnqueueOptions | undefined,
+  maxPayloadBytes: number,
+): BuiltRun {
+  const resolved = resolveEnqueueOptions(job, options);
+
+  const serializedInput = serializePayload(input, {
+    what: `Input of job "${job.name}"`,
+    root: 'input',
+    maxBytes: maxPayloadBytes,
+  });
+  const issues = checkSchema(job.input, input);
+  if (issues.length > 0) throw new ValidationError(job.name, issues);
+
+  const run: NewRun = {
+    id: uuidv7(),
+    job: job.name,
+    queue: resolved.queue,
+    input: serializedInput,
+    priority: resolved.priority,
+    maxAttempts: resolved.maxAttempts,
+    historyLevel: resolved.historyLevel,
+  };
+  if (resolved.runAt !== undefined) run.runAt = resolved.runAt;
+  if (resolved.delayMs !== undefined && resolved.delayMs > 0) run.delayMs = resolved.delayMs;
+  if (resolved.idempotencyKey !== undefined) {
+    run.unique = {
+      key: idempotencyUniqueKey(job.name, resolved.idempotencyKey),
+      releaseOn: 'never',
+      onConflict: 'ignore',
+    };
+  }
+  if (resolved.dependsOn !== undefined) run.dependsOn = resolved.dependsOn;
+  if (resolved.groupId !== undefined) run.groupId = resolved.groupId;
+  if (resolved.partitionKey !== undefined) run.partitionKey = resolved.partitionKey;
+  if (resolved.tenantId !== undefined) run.tenantId = resolved.tenantId;
+
+  const metadata = buildStoredMetadata(resolved.metadata, resolved.settings);
+  if (metadata !== undefined) {
+    run.metadata = serializePayload(metadata, {
+      what: `Metadata of a run of job "${job.name}"`,
+      root: 'metadata',
+      maxBytes: maxPayloadBytes,
+    });
+  }
+  return { run, options: resolved };
+}
+
+/** Idempotency keys are unique per job: the stored unique key is prefixed with the job name. */
+export function idempotencyUniqueKey(job: string, key: string): string {
+  return `idempotency:${job}:${key}`;
+}

@@ -1,0 +1,341 @@
+/**
+ * One attempt of a claimed run: build the context, run the plugin wrappers and the handler
+ * under the run's timeout, check the output, and store the outcome fenced by the lease.
+ */
+import {
+  JobTimeoutError,
+  NonRetryableError,
+  OutputValidationError,
+  UnknownJobError,
+} from '../errors.js';
+import type { AnyJob } from '../job.js';
+import type { Logger } from '../logger.js';
+import { childLogger } from '../logger.js';
+import type { ExecutionInfo } from '../plugin.js';
+import type {
+  ClaimedRun,
+  CompleteRequest,
+  FailRequest,
+  LeaseRef,
+  SerializedError,
+} from '../storage/contract.js';
+import { computeBackoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+import type { Batcher } from './batcher.js';
+import { buildContext } from './context-builder.js';
+import { errorMessage, serializeError } from './decode.js';
+import type { ClientInternals } from './internals.js';
+import { type EventSink, RunLogRecorder, runLogger } from './run-logger.js';
+import { type RunSettings, splitStoredMetadata } from './run-options.js';
+import { parsePayload, serializePayload } from './serialize.js';
+import { checkSchema, compiledValidator } from './validation.js';
+
+/** A run this worker holds a lease on. */
+export interface ActiveRun {
+  readonly run: ClaimedRun;
+  readonly lease: LeaseRef;
+  readonly controller: AbortController;
+  /** Set when the outcome must not be stored: lease lost, cancelled, or released at shutdown. */
+  discarded: boolean;
+  /** Set once the outcome is being stored; from then on the storage's fencing decides. */
+  storing: boolean;
+  /** Local time by which the lease surely expired unless a heartbeat extended it. */
+  leaseDeadline: number;
+}
+
+export interface ExecutionEnv {
+  readonly internals: ClientInternals;
+  readonly workerId: string;
+  /** The worker's logger, bound to its id. */
+  readonly logger: Logger;
+  readonly completes: Batcher<CompleteRequest, boolean>;
+  readonly fails: Batcher<FailRequest, boolean>;
+  readonly events: EventSink;
+  /** Marks the run's lease lost: aborts the handler with `reason` and discards its outcome. */
+  loseLease(active: ActiveRun, reason: Error): void;
+}
+
+type Outcome =
+  | { kind: 'completed'; output: unknown; serialized: string }
+  | { kind: 'failed'; error: unknown };
+
+/** Executes one attempt and stores its outcome. Never rejects. */
+export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Promise<void> {
+  const { run } = active;
+  const startedAt = Date.now();
+  const logger = childLogger(env.logger, { runId: run.id, job: run.job, attempt: run.attempt });
+  env.internals.bus.emit('job.started', {
+    runId: run.id,
+    job: run.job,
+    queue: run.queue,
+    attempt: run.attempt,
+    workerId: env.workerId,
+  });
+
+  const recorder =
+    run.historyLevel === 'full'
+      ? new RunLogRecorder(env.events, run.id, run.attempt, (error) =>
+          logger.warn(
+            { err: error },
+            `Failed to store a log line of run ${run.id}: ${errorMessage(error)}`,
+          ),
+        )
+      : null;
+
+  const job = env.internals.registry.get(run.job);
+  const { settings, metadata } = splitStoredMetadata(safeParse(run.metadata));
+  const outcome =
+    job === undefined
+      ? {
+          kind: 'failed' as const,
+          error: new UnknownJobError(run.job, env.internals.registry.names()),
+        }
+      : await runHandler(env, active, job, settings, metadata, logger, recorder);
+
+  await recorder?.flush();
+  if (active.discarded) {
+    logger.warn(
+      { reason: describeReason(active.controller.signal.reason) },
+      `Outcome of run ${run.id} (attempt ${run.attempt}) was discarded: ` +
+        errorMessage(active.controller.signal.reason),
+    );
+    return;
+  }
+
+  active.storing = true;
+  try {
+    if (outcome.kind === 'completed') {
+      await storeCompletion(env, active, logger, outcome, Date.now() - startedAt);
+    } else {
+      await storeFailure(env, active, job, settings, logger, outcome.error);
+    }
+  } catch (error) {
+    logger.error(
+      { err: error },
+      `Failed to store the outcome of run ${run.id} (attempt ${run.attempt}); the lease will ` +
+        `expire and the run will be retried: ${errorMessage(error)}`,
+    );
+  }
+}
+
+async function runHandler(
+  env: ExecutionEnv,
+  active: ActiveRun,
+  job: AnyJob,
+  settings: RunSettings,
+  metadata: Record<string, unknown> | null,
+  logger: Logger,
+  recorder: RunLogRecorder | null,
+): Promise<Outcome> {
+  const { run, controller } = active;
+  const signal = controller.signal;
+  const timeoutMs = settings.timeoutMs ?? job.defaults?.timeoutMs;
+  const timer =
+    timeoutMs === undefined
+      ? null
+      : setTimeout(() => controller.abort(new JobTimeoutError(run.job, timeoutMs)), timeoutMs);
+
+  // Rejects as soon as the signal aborts, so an attempt ends on time even when the handler
+  // ignores its signal.
+  let onAbort: (() => void) | null = null;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+
+  try {
+    const execution = invoke(env, active, job, metadata, logger, recorder);
+    execution.catch(() => undefined);
+    const output = await Promise.race([execution, aborted]);
+    return prepareOutput(env, job, output);
+  } catch (error) {
+    return { kind: 'failed', error };
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+    if (onAbort !== null) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function invoke(
+  env: ExecutionEnv,
+  active: ActiveRun,
+  job: AnyJob,
+  metadata: Record<string, unknown> | null,
+  logger: Logger,
+  recorder: RunLogRecorder | null,
+): Promise<unknown> {
+  const { run } = active;
+  const input = JSON.parse(run.input) as unknown;
+  const info: ExecutionInfo = {
+    job,
+    input,
+    lease: active.lease,
+    workerId: env.workerId,
+    groupId: run.groupId,
+    partitionKey: run.partitionKey,
+    tenantId: run.tenantId,
+    metadata,
+  };
+  const flushLogs = () => recorder?.flush() ?? Promise.resolve();
+  const ctx = buildContext(env, active, runLogger(logger, recorder), flushLogs);
+  for (const extend of env.internals.hooks.extenders) {
+    Object.assign(ctx, await extend(ctx, info));
+  }
+
+  const wrappers = env.internals.hooks.wrappers;
+  const call = (index: number): Promise<unknown> => {
+    const wrapper = wrappers[index];
+    if (wrapper === undefined) return Promise.resolve().then(() => job.handler(input, ctx));
+    let called = false;
+    return wrapper(
+      ctx,
+      () => {
+        if (called) return Promise.reject(new Error('An execution wrapper called next() twice.'));
+        called = true;
+        return call(index + 1);
+      },
+      info,
+    );
+  };
+  return call(0);
+}
+
+function prepareOutput(env: ExecutionEnv, job: AnyJob, output: unknown): Outcome {
+  // A handler that returns nothing completes with null, when the schema allows it.
+  const validator = compiledValidator(job.output);
+  const value = output === undefined && !validator.Check(undefined) ? null : output;
+  try {
+    const serialized = serializePayload(value === undefined ? null : value, {
+      what: `Output of job "${job.name}"`,
+      root: 'output',
+      maxBytes: env.internals.maxPayloadBytes,
+    });
+    const issues = checkSchema(job.output, value);
+    if (issues.length > 0)
+      return { kind: 'failed', error: new OutputValidationError(job.name, issues) };
+    return { kind: 'completed', output: value === undefined ? null : value, serialized };
+  } catch (error) {
+    return { kind: 'failed', error };
+  }
+}
+
+async function storeCompletion(
+  env: ExecutionEnv,
+  active: ActiveRun,
+  logger: Logger,
+  outcome: { output: unknown; serialized: string },
+  durationMs: number,
+): Promise<void> {
+  const { run, lease } = active;
+  const stored = await env.completes.add({ ...lease, output: outcome.serialized });
+  if (!stored) {
+    logger.warn({}, `Run ${run.id} completed, but its lease was lost; the outcome was discarded`);
+    return;
+  }
+  logger.debug({ durationMs }, `Run ${run.id} of job "${run.job}" completed in ${durationMs} ms`);
+  env.internals.bus.emit('job.completed', {
+    runId: run.id,
+    job: run.job,
+    queue: run.queue,
+    attempt: run.attempt,
+    durationMs,
+    output: outcome.output,
+  });
+}
+
+async function storeFailure(
+  env: ExecutionEnv,
+  active: ActiveRun,
+  job: AnyJob | undefined,
+  settings: RunSettings,
+  logger: Logger,
+  thrown: unknown,
+): Promise<void> {
+  const { run, lease } = active;
+  const error = serializeError(thrown);
+  const nonRetryable = thrown instanceof NonRetryableError;
+  const retryDelayMs =
+    nonRetryable || run.attempt >= run.maxAttempts
+      ? null
+      : retryDelay(
+          settings.backoff ?? job?.defaults?.backoff ?? DEFAULT_BACKOFF,
+          run,
+          thrown,
+          logger,
+        );
+
+  const stored = await env.fails.add({ ...lease, error, retryDelayMs });
+  if (!stored) {
+    logger.warn({}, `Run ${run.id} failed, but its lease was lost; the outcome was discarded`);
+    return;
+  }
+
+  const attempts = `attempt ${run.attempt} of ${run.maxAttempts}`;
+  if (retryDelayMs !== null) {
+    logger.warn(
+      { err: thrown, delayMs: retryDelayMs },
+      `Run ${run.id} of job "${run.job}" failed on ${attempts}, retrying in ${retryDelayMs} ms: ` +
+        error.message,
+    );
+    env.internals.bus.emit('job.retrying', {
+      runId: run.id,
+      job: run.job,
+      queue: run.queue,
+      attempt: run.attempt,
+      maxAttempts: run.maxAttempts,
+      delayMs: retryDelayMs,
+      error,
+    });
+    return;
+  }
+
+  const why = nonRetryable ? ' with a non-retryable error' : '';
+  logger.error(
+    { err: thrown },
+    `Run ${run.id} of job "${run.job}" failed on ${attempts}${why} and moved to dead letter: ` +
+      error.message,
+  );
+  emitFailed(env, run, error);
+}
+
+function emitFailed(env: ExecutionEnv, run: ClaimedRun, error: SerializedError): void {
+  env.internals.bus.emit('job.failed', {
+    runId: run.id,
+    job: run.job,
+    queue: run.queue,
+    attempt: run.attempt,
+    error,
+  });
+}
+
+function retryDelay(
+  backoff: NonNullable<RunSettings['backoff']>,
+  run: ClaimedRun,
+  error: unknown,
+  logger: Logger,
+): number {
+  try {
+    return computeBackoffDelay(backoff, run.attempt, error);
+  } catch (backoffError) {
+    logger.error(
+      { err: backoffError },
+      `Backoff of job "${run.job}" failed; using the default backoff: ${errorMessage(backoffError)}`,
+    );
+    return computeBackoffDelay(DEFAULT_BACKOFF, run.attempt, error);
+  }
+}
+
+function safeParse(json: string | null): unknown {
+  try {
+    return parsePayload(json);
+  } catch {
+    return null;
+  }
+}
+
+function describeReason(reason: unknown): string {
+  return typeof reason === 'object' && reason !== null && 'code' in reason
+    ? String((reason as { code: unknown }).code)
+    : 'unknown';
+}

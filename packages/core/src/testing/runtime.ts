@@ -1,0 +1,19 @@
+/**
+ * The runtime half of the conformance suite: the client and workers of core, end to end, on
+ * the backend under test.
+ */
+import type { ConformanceOptions } from './options.js';
+import { describeRuntimeBasics } from './runtime-basics.js';
+import { describeRuntimeFailures } from './runtime-failures.js';
+import { describeRuntimeInput } from './runtime-input.js';
+import { describeRuntimeLeases } from './runtime-leases.js';
+import { describeRuntimeProcesses } from './runtime-processes.js';
+
+/** Registers every runtime conformance test with vitest. */
+export function describeRuntime(options: ConformanceOptions): void {
+  describeRuntimeBasics(options);
+  describeRuntimeFailures(options);
+  describeRuntimeInput(options);
+  describeRuntimeLeases(options);
+  describeRuntimeProcesses(options);
+}

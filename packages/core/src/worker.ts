@@ -1,0 +1,505 @@
+/**
+ * The worker runtime: claims due runs into free concurrency slots, runs their handlers, keeps
+ * their leases alive and stores outcomes. See {@link WorkerOptions} for the knobs.
+ */
+import { hostname } from 'node:os';
+import { CancelledError, InvalidOptionError, LeaseLostError, ShutdownError } from './errors.js';
+import { Batcher } from './internal/batcher.js';
+import { assertKnownKeys } from './internal/check.js';
+import { errorMessage } from './internal/decode.js';
+import { type ActiveRun, type ExecutionEnv, executeAttempt } from './internal/execution.js';
+import type { ClientInternals } from './internal/internals.js';
+import { reclaimExpiredRuns } from './internal/reclaim.js';
+import { installSignalHandlers } from './internal/signals.js';
+import { callStorage } from './internal/storage-call.js';
+import { TimerLoop } from './internal/timer-loop.js';
+import { Wakeup } from './internal/wakeup.js';
+import {
+  type ResolvedWorkerOptions,
+  resolveWorkerOptions,
+  type WorkerOptions,
+} from './internal/worker-options.js';
+import { childLogger, type Logger } from './logger.js';
+import type {
+  ClaimedRun,
+  CompleteRequest,
+  FailRequest,
+  NewEvent,
+  Storage,
+} from './storage/contract.js';
+
+export type { WorkerOptions } from './internal/worker-options.js';
+
+/** Lifecycle of a worker. */
+export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** Maximum wait between claims while the storage keeps failing, in ms. */
+const MAX_CLAIM_BACKOFF_MS = 30_000;
+/** Wait before claiming again when a run was due but the claim did not return it, in ms. */
+const DUE_RECHECK_MS = 10;
+
+/**
+ * A worker of a {@link ZapJobs} client; create it with `zap.createWorker(options)`.
+ * Many workers, in one process or many, can share one storage.
+ */
+export class Worker {
+  /** Id in the worker registry and on claimed runs. */
+  readonly id: string;
+  /** Options after defaults were applied. */
+  readonly options: Readonly<ResolvedWorkerOptions>;
+
+  readonly #internals: ClientInternals;
+  readonly #storage: Storage;
+  readonly #logger: Logger;
+  readonly #env: ExecutionEnv;
+  readonly #wake = new Wakeup();
+  readonly #heartbeats: TimerLoop;
+  readonly #maintenance: TimerLoop;
+  readonly #completes: Batcher<CompleteRequest, boolean>;
+  readonly #fails: Batcher<FailRequest, boolean>;
+  readonly #events: Batcher<NewEvent, undefined>;
+  /** Runs this worker holds, by lease token. */
+  readonly #active = new Map<string, { active: ActiveRun; settled: Promise<void> }>();
+
+  #state: WorkerState = 'idle';
+  #loop: Promise<void> | null = null;
+  #starting: Promise<void> | null = null;
+  #stopping: Promise<void> | null = null;
+  #forced = false;
+  #endGracePeriod: (() => void) | null = null;
+  #unsubscribe: (() => Promise<void>) | null = null;
+  #removeSignalHandlers: (() => void) | null = null;
+  #clockOffsetMs = 0;
+  #claimFailures = 0;
+  #dueButNotClaimed = 0;
+
+  /** @internal Use `ZapJobs.createWorker`. */
+  constructor(internals: ClientInternals, options: WorkerOptions) {
+    this.options = Object.freeze(resolveWorkerOptions(options));
+    this.id = this.options.workerId;
+    this.#internals = internals;
+    this.#storage = internals.storage;
+    this.#logger = childLogger(internals.logger, { workerId: this.id });
+
+    const storage = this.#storage;
+    this.#completes = new Batcher((requests) => storage.complete(requests));
+    this.#fails = new Batcher((requests) => storage.fail(requests));
+    this.#events = new Batcher(
+      async (events) => {
+        await storage.appendEvents(events);
+        return events.map(() => undefined);
+      },
+      { sequential: true },
+    );
+    this.#env = {
+      internals,
+      workerId: this.id,
+      logger: this.#logger,
+      completes: this.#completes,
+      fails: this.#fails,
+      events: { append: (event) => this.#events.add(event) },
+      loseLease: (active, reason) => this.#loseLease(active, reason),
+    };
+    this.#heartbeats = new TimerLoop(() => this.#heartbeat(), this.options.heartbeatMs);
+    this.#maintenance = new TimerLoop(() => this.#maintain(), this.options.reclaimIntervalMs);
+  }
+
+  /** Current lifecycle state. */
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  /** Number of attempts this worker is running. */
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  /**
+   * Initializes the client if needed, registers the worker and starts claiming. Resolves once
+   * claiming started. Calling it on a running worker does nothing; a stopped worker restarts.
+   */
+  async start(): Promise<void> {
+    if (this.#state === 'starting' || this.#state === 'running') return this.#starting ?? undefined;
+    if (this.#state === 'stopping') await this.#stopping;
+    this.#stopping = null;
+    this.#forced = false;
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    this.#state = 'starting';
+    try {
+      await this.#internals.ensureReady('start a worker');
+      await this.#syncClock();
+      await this.#register();
+      this.#unsubscribe = await callStorage(this.#storage, 'subscribe', () =>
+        this.#storage.subscribe({
+          onWork: (queues) => {
+            if (queues === null || queues.some((queue) => this.options.queues.includes(queue))) {
+              this.#wake.notify();
+            }
+          },
+          onRunFinished: (runId, state) => {
+            if (state === 'cancelled') this.notifyCancelled(runId);
+          },
+        }),
+      );
+    } catch (error) {
+      this.#state = 'idle';
+      throw error;
+    }
+
+    this.#claimFailures = 0;
+    this.#state = 'running';
+    this.#heartbeats.start(false);
+    this.#maintenance.start(true);
+    if (this.options.handleSignals) this.#installSignalHandlers();
+    this.#loop = this.#claimLoop();
+
+    const { queues, concurrency } = this.options;
+    this.#logger.info(
+      { queues, concurrency },
+      `Worker ${this.id} started on queues ${queues.join(', ')} with concurrency ${concurrency}`,
+    );
+    this.#internals.bus.emit('worker.started', { workerId: this.id, queues, concurrency });
+  }
+
+  /**
+   * Stops the worker. Graceful by default: claiming stops at once and running handlers get up
+   * to `shutdownTimeoutMs` to finish. With `force`, or at that deadline, handlers are aborted
+   * with ShutdownError and their runs released, claimable at once with the attempt not
+   * counted. A forced stop during a graceful one cuts the wait short.
+   */
+  stop(options: { force?: boolean } = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', options, 'an object such as { force: true }');
+    }
+    assertKnownKeys(options, ['force'], '', ' of stop');
+    if (options.force !== undefined && typeof options.force !== 'boolean') {
+      throw new InvalidOptionError('force', options.force, 'true or false');
+    }
+    if (this.#state === 'idle' || this.#state === 'stopped') {
+      return this.#stopping ?? Promise.resolve();
+    }
+    if (options.force === true) {
+      this.#forced = true;
+      this.#endGracePeriod?.();
+    }
+    if (this.#stopping === null) this.#stopping = this.#stop();
+    return this.#stopping;
+  }
+
+  /**
+   * Aborts the attempt of a run that was cancelled, with CancelledError, and discards its
+   * outcome. The client calls it on cancel; the storage's notifications call it for cancels
+   * made by other processes.
+   */
+  notifyCancelled(runId: string): void {
+    for (const { active } of this.#active.values()) {
+      if (active.run.id === runId) this.#loseLease(active, new CancelledError(runId));
+    }
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#state === 'starting') await this.#starting?.catch(() => undefined);
+    if (this.#state !== 'running') return;
+    this.#state = 'stopping';
+
+    const running = this.#active.size;
+    this.#logger.info(
+      { running, shutdownTimeoutMs: this.options.shutdownTimeoutMs, forced: this.#forced },
+      this.#forced
+        ? `Worker ${this.id} stopping now, aborting ${running} running attempt(s)`
+        : `Worker ${this.id} stopping, waiting up to ${this.options.shutdownTimeoutMs} ms for ` +
+            `${running} running attempt(s)`,
+    );
+    this.#wake.notify();
+    await this.#loop;
+
+    if (!this.#forced && this.#active.size > 0) await this.#waitForHandlers();
+    const aborting = this.#active.size > 0;
+    if (aborting) await this.#abortAndRelease();
+    const forced = this.#forced || aborting;
+
+    await Promise.all([this.#heartbeats.stop(), this.#maintenance.stop()]);
+    await Promise.all([this.#completes.drain(), this.#fails.drain(), this.#events.drain()]);
+    await this.#unsubscribe?.().catch((error: unknown) =>
+      this.#logger.warn(
+        { err: error },
+        `Failed to unsubscribe worker ${this.id}: ${errorMessage(error)}`,
+      ),
+    );
+    this.#unsubscribe = null;
+    await callStorage(this.#storage, 'unregisterWorker', () =>
+      this.#storage.unregisterWorker(this.id),
+    ).catch((error: unknown) =>
+      this.#logger.warn(
+        { err: error },
+        `Failed to unregister worker ${this.id}: ${errorMessage(error)}`,
+      ),
+    );
+    this.#removeSignalHandlers?.();
+    this.#removeSignalHandlers = null;
+
+    this.#state = 'stopped';
+    this.#logger.info({ forced }, `Worker ${this.id} stopped`);
+    this.#internals.bus.emit('worker.stopped', { workerId: this.id, forced });
+  }
+
+  async #waitForHandlers(): Promise<void> {
+    let timer: NodeJS.Timeout | null = null;
+    const gracePeriod = new Promise<void>((resolve) => {
+      this.#endGracePeriod = resolve;
+      timer = setTimeout(() => {
+        this.#logger.warn(
+          { running: this.#active.size },
+          `Worker ${this.id} reached shutdownTimeoutMs (${this.options.shutdownTimeoutMs} ms) ` +
+            `with ${this.#active.size} attempt(s) still running; aborting them`,
+        );
+        resolve();
+      }, this.options.shutdownTimeoutMs);
+    });
+    const settled = Promise.allSettled([...this.#active.values()].map((entry) => entry.settled));
+    await Promise.race([settled, gracePeriod]);
+    if (timer !== null) clearTimeout(timer);
+    this.#endGracePeriod = null;
+  }
+
+  /** Aborts every running handler with ShutdownError and releases their leases in one call. */
+  async #abortAndRelease(): Promise<void> {
+    const reason = new ShutdownError(this.id);
+    const victims: ActiveRun[] = [];
+    for (const { active } of this.#active.values()) {
+      if (active.discarded || active.storing) continue;
+      active.discarded = true;
+      active.controller.abort(reason);
+      victims.push(active);
+    }
+    if (victims.length > 0) {
+      try {
+        const released = await this.#storage.release(victims.map((active) => active.lease));
+        const count = released.filter(Boolean).length;
+        this.#logger.info(
+          { released: count },
+          `Worker ${this.id} released ${count} run(s); they are claimable again at once`,
+        );
+      } catch (error) {
+        this.#logger.error(
+          { err: error },
+          `Worker ${this.id} failed to release ${victims.length} run(s); they become claimable ` +
+            `when their leases expire: ${errorMessage(error)}`,
+        );
+      }
+    }
+    await Promise.allSettled([...this.#active.values()].map((entry) => entry.settled));
+  }
+
+  async #claimLoop(): Promise<void> {
+    const { queues, concurrency, leaseMs, pollIntervalMs } = this.options;
+    while (this.#state === 'running') {
+      const free = concurrency - this.#active.size;
+      if (free <= 0) {
+        await this.#wake.wait(pollIntervalMs);
+        continue;
+      }
+
+      const claimStartedAt = Date.now();
+      let claimed: ClaimedRun[];
+      try {
+        claimed = await this.#storage.claim({ workerId: this.id, queues, limit: free, leaseMs });
+        this.#claimSucceeded();
+      } catch (error) {
+        await this.#wake.wait(this.#claimFailed(error));
+        continue;
+      }
+
+      for (const run of claimed) this.#startAttempt(run, claimStartedAt);
+      if (this.#forced) await this.#abortAndRelease();
+      if (claimed.length === free || this.#state !== 'running') continue;
+      await this.#wake.wait(await this.#idleDelay());
+    }
+  }
+
+  #startAttempt(run: ClaimedRun, claimStartedAt: number): void {
+    const active: ActiveRun = {
+      run,
+      lease: { runId: run.id, leaseToken: run.leaseToken },
+      controller: new AbortController(),
+      discarded: false,
+      storing: false,
+      leaseDeadline: claimStartedAt + this.options.leaseMs,
+    };
+    const settled = executeAttempt(this.#env, active)
+      .catch((error: unknown) => {
+        this.#logger.error(
+          { err: error, runId: run.id },
+          `Attempt ${run.attempt} of run ${run.id} ended with an internal error: ${errorMessage(error)}`,
+        );
+      })
+      .finally(() => {
+        this.#active.delete(run.leaseToken);
+        this.#wake.notify();
+      });
+    this.#active.set(run.leaseToken, { active, settled });
+  }
+
+  /** Milliseconds to sleep when the last claim found fewer runs than free slots. */
+  async #idleDelay(): Promise<number> {
+    const { pollIntervalMs, queues } = this.options;
+    let nextDueAt: number | null;
+    try {
+      nextDueAt = await this.#storage.nextDueAt(queues);
+    } catch {
+      return pollIntervalMs;
+    }
+    if (nextDueAt === null) return pollIntervalMs;
+
+    const delay = nextDueAt - (Date.now() + this.#clockOffsetMs);
+    if (delay > 0) {
+      this.#dueButNotClaimed = 0;
+      return Math.min(delay + 1, pollIntervalMs);
+    }
+    // A run is due but the claim did not take it, because it became due just now or a storage
+    // limit keeps it back. Check once more soon, then fall back to the poll interval.
+    this.#dueButNotClaimed++;
+    return this.#dueButNotClaimed === 1 ? DUE_RECHECK_MS : pollIntervalMs;
+  }
+
+  #claimSucceeded(): void {
+    if (this.#claimFailures > 0) {
+      this.#logger.info(
+        { failures: this.#claimFailures },
+        `Worker ${this.id} claims again after ${this.#claimFailures} failed attempt(s)`,
+      );
+    }
+    this.#claimFailures = 0;
+  }
+
+  /** Logs a failed claim (the first and every tenth in a row) and returns the wait before the next. */
+  #claimFailed(error: unknown): number {
+    this.#claimFailures++;
+    const waitMs = Math.min(
+      this.options.pollIntervalMs * 2 ** Math.min(this.#claimFailures - 1, 10),
+      MAX_CLAIM_BACKOFF_MS,
+    );
+    if (this.#claimFailures === 1 || this.#claimFailures % 10 === 0) {
+      this.#logger.error(
+        { err: error, failures: this.#claimFailures, waitMs },
+        `Worker ${this.id} failed to claim runs (${this.#claimFailures} time(s) in a row), ` +
+          `retrying in ${waitMs} ms: ${errorMessage(error)}`,
+      );
+    }
+    return waitMs;
+  }
+
+  #loseLease(active: ActiveRun, reason: Error): void {
+    if (active.discarded || active.storing) return;
+    active.discarded = true;
+    active.controller.abort(reason);
+    const cancelled = reason instanceof CancelledError;
+    const why = cancelled ? 'the run was cancelled' : 'its lease was lost';
+    this.#logger[cancelled ? 'info' : 'warn'](
+      { runId: active.run.id, attempt: active.run.attempt },
+      `Worker ${this.id} aborted run ${active.run.id} because ${why}; its outcome will be discarded`,
+    );
+  }
+
+  /** Aborts an attempt whose lease the storage no longer holds, with the reason it was lost. */
+  async #reportLostLease(active: ActiveRun): Promise<void> {
+    let cancelled = false;
+    try {
+      cancelled = (await this.#storage.getRun(active.run.id))?.state === 'cancelled';
+    } catch {
+      // The reason is only informative; the attempt is aborted either way.
+    }
+    const reason = cancelled
+      ? new CancelledError(active.run.id)
+      : new LeaseLostError(active.run.id);
+    this.#loseLease(active, reason);
+  }
+
+  /** Extends every held lease in one storage call and aborts attempts whose lease is gone. */
+  async #heartbeat(): Promise<void> {
+    const held = [...this.#active.values()]
+      .map((entry) => entry.active)
+      .filter((active) => !active.discarded);
+    if (held.length === 0) return;
+
+    const sentAt = Date.now();
+    try {
+      const lost = new Set(
+        await this.#storage.heartbeat(
+          held.map((active) => active.lease),
+          this.options.leaseMs,
+        ),
+      );
+      const losses: Promise<void>[] = [];
+      for (const active of held) {
+        if (lost.has(active.run.id)) losses.push(this.#reportLostLease(active));
+        else active.leaseDeadline = sentAt + this.options.leaseMs;
+      }
+      await Promise.all(losses);
+    } catch (error) {
+      this.#logger.warn(
+        { err: error, leases: held.length },
+        `Worker ${this.id} failed to extend ${held.length} lease(s): ${errorMessage(error)}`,
+      );
+    }
+
+    // Without a successful heartbeat, a lease surely expired at its deadline and another
+    // worker may run the same attempt: stop this one instead of running twice.
+    const now = Date.now();
+    for (const active of held) {
+      if (now >= active.leaseDeadline) this.#loseLease(active, new LeaseLostError(active.run.id));
+    }
+  }
+
+  /** Reclaims expired leases, refreshes the registry entry and the storage clock offset. */
+  async #maintain(): Promise<void> {
+    await this.#reclaimExpired();
+    await this.#register().catch((error: unknown) =>
+      this.#logger.warn(
+        { err: error },
+        `Worker ${this.id} failed to refresh its registry entry: ${errorMessage(error)}`,
+      ),
+    );
+    await this.#syncClock().catch(() => undefined);
+  }
+
+  async #reclaimExpired(): Promise<void> {
+    const madeAvailable = await reclaimExpiredRuns(
+      this.#storage,
+      this.#internals.bus,
+      this.#logger,
+    );
+    if (madeAvailable) this.#wake.notify();
+  }
+
+  async #register(): Promise<void> {
+    const { queues, concurrency } = this.options;
+    await callStorage(this.#storage, 'registerWorker', () =>
+      this.#storage.registerWorker({
+        id: this.id,
+        hostname: hostname(),
+        pid: process.pid,
+        queues,
+        concurrency,
+      }),
+    );
+  }
+
+  /** Estimates the storage clock minus the local clock, from the midpoint of one round trip. */
+  async #syncClock(): Promise<void> {
+    const sentAt = Date.now();
+    const storageNow = await callStorage(this.#storage, 'now', () => this.#storage.now());
+    const receivedAt = Date.now();
+    this.#clockOffsetMs = storageNow - (sentAt + receivedAt) / 2;
+  }
+
+  #installSignalHandlers(): void {
+    this.#removeSignalHandlers = installSignalHandlers(this.id, this.#logger, (force) =>
+      this.stop({ force }),
+    );
+  }
+}
