@@ -1,0 +1,2 @@
+export type { PostgresStorageOptions } from './options.js';
+export { PostgresStorage } from './postgres-storage.js';

@@ -1,0 +1,74 @@
+import tables from '../sql/001_tables.sql';
+import notifyAndDependencies from '../sql/002_notify_and_dependencies.sql';
+import insert from '../sql/003_insert.sql';
+import claim from '../sql/004_claim.sql';
+import finish from '../sql/005_finish.sql';
+import suspendAndSignal from '../sql/006_suspend_and_signal.sql';
+import admin from '../sql/007_admin.sql';
+import { type Db, type Queryable, runQuery } from './db.js';
+import type { SchemaNames } from './names.js';
+
+interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Versioned migrations, applied in order. Never edit one that shipped; append a new one. */
+const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'tables', sql: tables },
+  { version: 2, name: 'notify and dependencies', sql: notifyAndDependencies },
+  { version: 3, name: 'insert', sql: insert },
+  { version: 4, name: 'claim', sql: claim },
+  { version: 5, name: 'finish', sql: finish },
+  { version: 6, name: 'suspend and signal', sql: suspendAndSignal },
+  { version: 7, name: 'admin', sql: admin },
+];
+
+/**
+ * Creates the schema and applies every pending migration in one transaction.
+ *
+ * The transaction first takes an advisory lock specific to the schema, so processes that start
+ * at the same time migrate one after the other: the first applies the migrations and the others
+ * find nothing left to do. A failure rolls every migration of the call back.
+ */
+export async function migrate(db: Db, names: SchemaNames): Promise<void> {
+  await db.transaction('migrate', async (client) => {
+    await runQuery(client, 'select pg_advisory_xact_lock(hashtextextended($1, 0))', [
+      `zapjobs:migrate:${names.schema}`,
+    ]);
+    await runQuery(client, `create schema if not exists ${names.quoted}`);
+    await runQuery(
+      client,
+      `create table if not exists ${names.quoted}.migrations (
+        version integer primary key,
+        name text not null,
+        applied_at timestamptz not null default now()
+      )`,
+    );
+
+    const applied = await appliedVersions(client, names);
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.version)) continue;
+      await runQuery(client, render(migration.sql, names));
+      await runQuery(
+        client,
+        `insert into ${names.quoted}.migrations (version, name) values ($1, $2)`,
+        [migration.version, migration.name],
+      );
+    }
+  });
+}
+
+async function appliedVersions(client: Queryable, names: SchemaNames): Promise<Set<number>> {
+  const result = await runQuery(client, `select version from ${names.quoted}.migrations`);
+  return new Set(result.rows.map((row) => Number(row.version)));
+}
+
+/** Fills the placeholders of a migration file with this schema's names. */
+export function render(sql: string, names: SchemaNames): string {
+  return sql
+    .replaceAll('{{schema}}', names.quoted)
+    .replaceAll('{{channel}}', `'${names.channel}'`)
+    .replaceAll('{{lock_prefix}}', `'zapjobs:${names.schema}:limit:'`);
+}

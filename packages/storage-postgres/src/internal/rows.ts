@@ -1,0 +1,211 @@
+import type {
+  ClaimedRun,
+  EventRecord,
+  HistoryLevel,
+  NewRun,
+  RunRecord,
+  RunState,
+  ScheduleRecord,
+  SerializedError,
+  WorkerInfo,
+} from '@zapjobs/core/storage';
+
+/** A row of the runs table as pg returns it (bigint columns already parsed as numbers). */
+export interface RunRow {
+  id: string;
+  job: string;
+  queue: string;
+  state: RunState;
+  input: string;
+  output: string | null;
+  error: string | null;
+  priority: number;
+  attempt: number;
+  max_attempts: number;
+  run_at: number;
+  created_at: number;
+  started_at: number | null;
+  first_started_at: number | null;
+  finished_at: number | null;
+  lease_token: string | null;
+  lease_expires_at: number | null;
+  worker_id: string | null;
+  progress: string | null;
+  group_id: string | null;
+  partition_key: string | null;
+  tenant_id: string | null;
+  unique_key: string | null;
+  trace_context: string | null;
+  history_level: HistoryLevel;
+  metadata: string | null;
+}
+
+export function toRunRecord(row: RunRow): RunRecord {
+  return {
+    id: row.id,
+    job: row.job,
+    queue: row.queue,
+    state: row.state,
+    input: row.input,
+    output: row.output,
+    error: row.error === null ? null : (JSON.parse(row.error) as SerializedError),
+    priority: row.priority,
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    runAt: row.run_at,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    firstStartedAt: row.first_started_at,
+    finishedAt: row.finished_at,
+    leaseExpiresAt: row.lease_expires_at,
+    workerId: row.worker_id,
+    progress: row.progress,
+    groupId: row.group_id,
+    partitionKey: row.partition_key,
+    tenantId: row.tenant_id,
+    uniqueKey: row.unique_key,
+    traceContext: row.trace_context,
+    historyLevel: row.history_level,
+    metadata: row.metadata,
+  };
+}
+
+export function toClaimedRun(row: RunRow): ClaimedRun {
+  return { ...toRunRecord(row), leaseToken: row.lease_token ?? '' };
+}
+
+/**
+ * Encodes runs for the insert functions: one JSON object per run, keyed by column name.
+ * Absent optional fields are left out, so they arrive as SQL nulls.
+ */
+export function encodeNewRuns(runs: readonly NewRun[]): string {
+  return JSON.stringify(
+    runs.map((run) => ({
+      id: run.id,
+      job: run.job,
+      queue: run.queue,
+      input: run.input,
+      priority: run.priority,
+      max_attempts: run.maxAttempts,
+      run_at: wholeMs(run.runAt),
+      delay_ms: wholeMs(run.delayMs),
+      group_id: run.groupId,
+      partition_key: run.partitionKey,
+      tenant_id: run.tenantId,
+      trace_context: run.traceContext,
+      history_level: run.historyLevel,
+      metadata: run.metadata,
+      unique_key: run.unique?.key,
+      unique_release_on: run.unique?.releaseOn,
+      unique_ttl_ms: wholeMs(run.unique?.ttlMs),
+      unique_on_conflict: run.unique?.onConflict,
+      depends_on:
+        run.dependsOn === undefined || run.dependsOn.length === 0
+          ? undefined
+          : run.dependsOn.map((dependency) => ({
+              run_id: dependency.runId,
+              condition: dependency.condition,
+              pass_output: dependency.passOutput === true,
+            })),
+    })),
+  );
+}
+
+/** Rounds a millisecond value down to an integer for a bigint column; undefined stays absent. */
+export function wholeMs(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : Math.floor(value);
+}
+
+export interface EventRow {
+  id: number;
+  run_id: string;
+  group_id: string | null;
+  tenant_id: string | null;
+  type: string;
+  at: number;
+  attempt: number | null;
+  data: string | null;
+}
+
+export function toEventRecord(row: EventRow): EventRecord {
+  return {
+    id: String(row.id),
+    runId: row.run_id,
+    groupId: row.group_id,
+    tenantId: row.tenant_id,
+    type: row.type,
+    at: row.at,
+    attempt: row.attempt,
+    data: row.data,
+  };
+}
+
+export interface ScheduleRow {
+  name: string;
+  job: string;
+  input: string;
+  cron: string | null;
+  interval_ms: number | null;
+  timezone: string | null;
+  paused: boolean;
+  next_fire_at: number | null;
+  last_fire_at: number | null;
+  options: string;
+  tenant_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export function toScheduleRecord(row: ScheduleRow): ScheduleRecord {
+  return {
+    name: row.name,
+    job: row.job,
+    input: row.input,
+    cron: row.cron,
+    intervalMs: row.interval_ms,
+    timezone: row.timezone,
+    paused: row.paused,
+    nextFireAt: row.next_fire_at,
+    lastFireAt: row.last_fire_at,
+    options: row.options,
+    tenantId: row.tenant_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface WorkerRow {
+  id: string;
+  hostname: string;
+  pid: number;
+  queues: string[];
+  concurrency: number;
+  started_at: number;
+  last_seen_at: number;
+}
+
+export function toWorkerInfo(row: WorkerRow): WorkerInfo {
+  return {
+    id: row.id,
+    hostname: row.hostname,
+    pid: row.pid,
+    queues: row.queues,
+    concurrency: row.concurrency,
+    startedAt: row.started_at,
+    lastSeenAt: row.last_seen_at,
+  };
+}
+
+/** Returns a state-keyed record with every state at zero, to fill in from grouped counts. */
+export function emptyCounts(): Record<RunState, number> {
+  return {
+    waiting: 0,
+    scheduled: 0,
+    available: 0,
+    running: 0,
+    suspended: 0,
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+  };
+}

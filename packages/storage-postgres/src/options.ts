@@ -1,0 +1,149 @@
+import type { Logger } from '@zapjobs/core';
+import { InvalidOptionError } from '@zapjobs/core/storage';
+import type pg from 'pg';
+
+/** Options of {@link PostgresStorage}. */
+export interface PostgresStorageOptions {
+  /**
+   * Connection string such as `postgres://user:password@host:5432/database`. Ignored when
+   * `pool` is given. Default: pg's defaults, which read the PGHOST, PGUSER, PGDATABASE, ...
+   * environment variables.
+   */
+  connectionString?: string;
+  /**
+   * An existing pool to run every statement on, instead of a pool this storage creates. The
+   * storage never ends it: `close()` leaves it open for its owner. The LISTEN connection is a
+   * separate client opened with the pool's connection settings.
+   */
+  pool?: pg.Pool;
+  /**
+   * Schema that contains the tables and functions, created by `migrate()` when missing. Letters,
+   * digits and underscores, starting with a letter or underscore, at most 55 characters.
+   * Default `'zapjobs'`.
+   */
+  schema?: string;
+  /** Maximum connections of the pool this storage creates. Ignored with `pool`. Default 10. */
+  poolSize?: number;
+  /**
+   * Milliseconds to wait for a new connection before the call fails with a StorageError.
+   * Ignored with `pool`. Default 10_000.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Milliseconds before the first attempt to reconnect a dropped LISTEN connection; each
+   * failed attempt doubles the wait up to `listenReconnectMaxMs`. Default 100.
+   */
+  listenReconnectMinMs?: number;
+  /**
+   * Maximum wait between attempts to reconnect the LISTEN connection, in ms. Default 5_000, or
+   * `listenReconnectMinMs` when that is larger.
+   */
+  listenReconnectMaxMs?: number;
+  /** `application_name` of the connections this storage opens. Default `'zapjobs'`. */
+  applicationName?: string;
+  /**
+   * Logger for pool errors, LISTEN reconnects and listener failures. Default: warnings and
+   * errors on the console.
+   */
+  logger?: Logger;
+}
+
+/** Options after defaults were applied and every value was checked. */
+export interface ResolvedOptions {
+  connectionString: string | undefined;
+  pool: pg.Pool | undefined;
+  schema: string;
+  poolSize: number;
+  connectTimeoutMs: number;
+  listenReconnectMinMs: number;
+  listenReconnectMaxMs: number;
+  applicationName: string;
+  logger: Logger;
+}
+
+const SCHEMA_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,54}$/;
+
+/** Applies defaults and rejects invalid values with an error that names the value and the fix. */
+export function resolveOptions(options: PostgresStorageOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options', options, 'an object such as { connectionString }');
+  }
+  const { connectionString, pool } = options;
+  if (connectionString !== undefined && typeof connectionString !== 'string') {
+    throw new InvalidOptionError(
+      'connectionString',
+      connectionString,
+      'a string such as "postgres://user@127.0.0.1:5432/app"',
+    );
+  }
+  if (pool !== undefined && (typeof pool !== 'object' || typeof pool?.connect !== 'function')) {
+    throw new InvalidOptionError('pool', pool, 'a pg.Pool instance');
+  }
+  if (pool !== undefined && connectionString !== undefined) {
+    throw new InvalidOptionError(
+      'connectionString',
+      connectionString,
+      'either connectionString or pool, not both',
+    );
+  }
+
+  const schema = options.schema ?? 'zapjobs';
+  if (typeof schema !== 'string' || !SCHEMA_PATTERN.test(schema)) {
+    throw new InvalidOptionError(
+      'schema',
+      schema,
+      'a schema name of letters, digits and underscores that starts with a letter or ' +
+        'underscore and has at most 55 characters, such as "zapjobs"',
+    );
+  }
+
+  const listenReconnectMinMs = positiveInteger(
+    'listenReconnectMinMs',
+    options.listenReconnectMinMs,
+    100,
+  );
+  const listenReconnectMaxMs = positiveInteger(
+    'listenReconnectMaxMs',
+    options.listenReconnectMaxMs,
+    Math.max(5_000, listenReconnectMinMs),
+  );
+  if (listenReconnectMaxMs < listenReconnectMinMs) {
+    throw new InvalidOptionError(
+      'listenReconnectMaxMs',
+      listenReconnectMaxMs,
+      `at least listenReconnectMinMs (${listenReconnectMinMs})`,
+    );
+  }
+
+  return {
+    connectionString,
+    pool,
+    schema,
+    poolSize: positiveInteger('poolSize', options.poolSize, 10),
+    connectTimeoutMs: positiveInteger('connectTimeoutMs', options.connectTimeoutMs, 10_000),
+    listenReconnectMinMs,
+    listenReconnectMaxMs,
+    applicationName: options.applicationName ?? 'zapjobs',
+    logger: options.logger ?? consoleWarnings,
+  };
+}
+
+function positiveInteger(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOptionError(option, value, 'a positive integer');
+  }
+  return value;
+}
+
+/** The default logger: warnings and errors on the console, debug and info dropped. */
+const consoleWarnings: Logger = {
+  debug() {},
+  info() {},
+  warn(fields, message) {
+    console.warn(`[zapjobs] WARN ${message}`, fields);
+  },
+  error(fields, message) {
+    console.error(`[zapjobs] ERROR ${message}`, fields);
+  },
+};

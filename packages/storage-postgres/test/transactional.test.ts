@@ -1,0 +1,189 @@
+import { InvalidOptionError, StorageError, type UniqueSpec } from '@zapjobs/core/storage';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { PostgresStorage } from '../src/index.js';
+import {
+  createSchemaStorage,
+  dropSchema,
+  newRun,
+  PG_URL,
+  type PostgresDescriptor,
+  requirePostgres,
+  waitFor,
+} from './helpers.js';
+
+const reachable = await requirePostgres();
+
+describe.skipIf(!reachable)('transactional enqueue', () => {
+  let storage: PostgresStorage;
+  let descriptor: PostgresDescriptor;
+  const clients: pg.Client[] = [];
+
+  /** Opens a separate connection that plays the application's own database client. */
+  async function appClient(): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    clients.push(client);
+    return client;
+  }
+
+  beforeEach(async () => {
+    ({ storage, descriptor } = await createSchemaStorage());
+    await storage.pool.query(`create table "${descriptor.schema}".orders (id text primary key)`);
+  });
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) await client.end();
+    await storage.close();
+    await dropSchema(descriptor);
+  });
+
+  it('run commits with the application write', async () => {
+    const client = await appClient();
+    const run = newRun();
+    await client.query('begin');
+    await client.query(`insert into "${descriptor.schema}".orders values ('order-1')`);
+    const [result] = await storage.insertRuns([run], { transaction: client });
+    expect(result).toEqual({ runId: run.id, created: true, replaced: false, state: 'available' });
+    // Not visible to other connections before the commit.
+    expect(await storage.getRun(run.id)).toBeNull();
+
+    await client.query('commit');
+    expect((await storage.getRun(run.id))?.state).toBe('available');
+    expect(
+      await storage.claim({ workerId: 'w', queues: ['default'], limit: 5, leaseMs: 1_000 }),
+    ).toHaveLength(1);
+  });
+
+  it('rolled-back transaction leaves no run', async () => {
+    const client = await appClient();
+    const run = newRun({ dependsOn: [] });
+    const keyed = newRun({ unique: { key: 'k', releaseOn: 'never', onConflict: 'ignore' } });
+    await client.query('begin');
+    await client.query(`insert into "${descriptor.schema}".orders values ('order-2')`);
+    const results = await storage.insertRuns([run, keyed], { transaction: client });
+    expect(results.map((result) => result.created)).toEqual([true, true]);
+    await client.query('rollback');
+
+    expect(await storage.getRun(run.id)).toBeNull();
+    expect(await storage.getRun(keyed.id)).toBeNull();
+    expect(Object.values(await storage.countRuns({})).reduce((a, b) => a + b, 0)).toBe(0);
+    expect((await storage.listEvents({ limit: 10 })).items).toEqual([]);
+    // The unique key was never taken: a new run with it is created.
+    const [again] = await storage.insertRuns([
+      newRun({ unique: { key: 'k', releaseOn: 'never', onConflict: 'ignore' } }),
+    ]);
+    expect(again!.created).toBe(true);
+  });
+
+  it('notification waits for the commit', async () => {
+    const seen: (readonly string[] | null)[] = [];
+    await storage.subscribe({ onWork: (queues) => seen.push(queues) });
+    const client = await appClient();
+    await client.query('begin');
+    await storage.insertRuns([newRun({ queue: 'tx-queue' })], { transaction: client });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(seen).toEqual([]);
+
+    await client.query('commit');
+    await waitFor('onWork for tx-queue', () =>
+      seen.some((queues) => queues?.includes('tx-queue') === true),
+    );
+  });
+
+  it('five-way unique key race', async () => {
+    const unique: UniqueSpec = { key: 'order-42', releaseOn: 'never', onConflict: 'ignore' };
+    const committer = 3;
+    const connections = await Promise.all(Array.from({ length: 5 }, () => appClient()));
+    const outcomes = await Promise.all(
+      connections.map(async (client, index) => {
+        const run = newRun({ input: JSON.stringify({ caller: index }), unique });
+        await client.query('begin');
+        const [result] = await storage.insertRuns([run], { transaction: client });
+        // Hold the transaction open so the others pile up on the key.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await client.query(index === committer ? 'commit' : 'rollback');
+        return { index, run, result: result! };
+      }),
+    );
+
+    const winner = outcomes[committer]!;
+    expect(winner.result).toEqual({
+      runId: winner.run.id,
+      created: true,
+      replaced: false,
+      state: 'available',
+    });
+    for (const outcome of outcomes) {
+      if (outcome.index === committer) continue;
+      if (outcome.result.created) {
+        // It held the key inside its own transaction, then rolled back.
+        expect(outcome.result.runId).toBe(outcome.run.id);
+      } else {
+        // It ran after the winner committed, and its result names the winner's run as the key holder.
+        expect(outcome.result.runId).toBe(winner.run.id);
+        expect(outcome.result.state).toBe('available');
+      }
+    }
+
+    const page = await storage.listRuns({}, { limit: 10 });
+    expect(page.items.map((run) => run.id)).toEqual([winner.run.id]);
+    expect(page.items[0]!.uniqueKey).toBe('order-42');
+    expect(page.items[0]!.input).toBe(JSON.stringify({ caller: committer }));
+  });
+
+  it('blocked inserts report the committed run', async () => {
+    const unique: UniqueSpec = { key: 'invoice-7', releaseOn: 'never', onConflict: 'ignore' };
+    const [first, ...others] = await Promise.all(Array.from({ length: 5 }, () => appClient()));
+    const winner = newRun({ unique });
+    await first!.query('begin');
+    const [created] = await storage.insertRuns([winner], { transaction: first });
+    expect(created!.created).toBe(true);
+
+    // Four more transactions insert the same key and block on the uncommitted key row.
+    const blocked = others.map(async (client) => {
+      await client.query('begin');
+      const [result] = await storage.insertRuns([newRun({ unique })], { transaction: client });
+      await client.query('rollback');
+      return result!;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await first!.query('commit');
+
+    const results = await Promise.all(blocked);
+    expect(results).toEqual(
+      Array.from({ length: 4 }, () => ({
+        runId: winner.id,
+        created: false,
+        replaced: false,
+        state: 'available',
+      })),
+    );
+    expect((await storage.listRuns({}, { limit: 10 })).items.map((run) => run.id)).toEqual([
+      winner.id,
+    ]);
+  });
+
+  it('non-client transaction handle is rejected', async () => {
+    const attempt = storage.insertRuns([newRun()], { transaction: { begin: true } });
+    await expect(attempt).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(attempt).rejects.toThrow(/transaction/);
+    // A pool runs each query on any connection, outside the caller's transaction.
+    const onPool = storage.insertRuns([newRun()], { transaction: storage.pool });
+    await expect(onPool).rejects.toThrow(/not a pg\.Pool/);
+  });
+
+  it('aborted caller transaction raises StorageError', async () => {
+    const client = await appClient();
+    await client.query('begin');
+    await expect(client.query('select * from no_such_table')).rejects.toThrow();
+    const attempt = storage.insertRuns([newRun()], { transaction: client });
+    await expect(attempt).rejects.toBeInstanceOf(StorageError);
+    await expect(attempt).rejects.toThrow(/current transaction is aborted/);
+    await client.query('rollback');
+  });
+});
+
+if (!reachable) {
+  it.skip('transactional enqueue: PostgreSQL is unreachable, see the notice above', () => {});
+}
