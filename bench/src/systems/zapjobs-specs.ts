@@ -1,0 +1,96 @@
+import type { SystemSpec, SystemTraits } from '../adapter.js';
+
+const TRAITS: SystemTraits = {
+  bulkEnqueue: true,
+  delayedJobs: true,
+  concurrency: true,
+  latency: true,
+};
+
+async function storageLogger() {
+  const { consoleLogger } = await import('@zapjobs/core');
+  return consoleLogger('error');
+}
+
+const DEFAULT_DESCRIPTION = 'defaults (full run history)';
+const FAST_DESCRIPTION = '`historyLevel: "off"` (no run history)';
+
+/** ZapJobs on each backend, with default settings and with its fastest history level. */
+export const ZAPJOBS_SYSTEMS: SystemSpec[] = [false, true].flatMap((fast): SystemSpec[] => {
+  const config = fast ? 'best' : 'default';
+  const suffix = fast ? 'fast' : 'default';
+  return [
+    {
+      id: `zapjobs-sqlite-${suffix}`,
+      product: 'ZapJobs',
+      family: 'zapjobs',
+      backend: 'sqlite',
+      config,
+      configDescription: fast
+        ? `${FAST_DESCRIPTION}, SqliteStorage \`pollIntervalMs: 10\``
+        : DEFAULT_DESCRIPTION,
+      packages: ['@zapjobs/core', '@zapjobs/storage-sqlite'],
+      traits: TRAITS,
+      load: async () => {
+        const { SqliteStorage } = await import('@zapjobs/storage-sqlite');
+        const { createZapjobsAdapter } = await import('./zapjobs.js');
+        return createZapjobsAdapter(
+          (context) =>
+            new SqliteStorage({
+              path: context.sqlitePath,
+              ...(fast ? { pollIntervalMs: 10 } : {}),
+            }),
+          fast,
+        );
+      },
+    },
+    {
+      id: `zapjobs-pg-${suffix}`,
+      product: 'ZapJobs',
+      family: 'zapjobs',
+      backend: 'postgres',
+      config,
+      configDescription: fast ? FAST_DESCRIPTION : DEFAULT_DESCRIPTION,
+      packages: ['@zapjobs/core', '@zapjobs/storage-postgres'],
+      traits: TRAITS,
+      load: async () => {
+        const { PostgresStorage } = await import('@zapjobs/storage-postgres');
+        const { createZapjobsAdapter } = await import('./zapjobs.js');
+        return createZapjobsAdapter(
+          async (context) =>
+            new PostgresStorage({
+              connectionString: context.pgUrl,
+              schema: context.pgSchema,
+              logger: await storageLogger(),
+            }),
+          fast,
+        );
+      },
+    },
+    {
+      id: `zapjobs-redis-${suffix}`,
+      product: 'ZapJobs',
+      family: 'zapjobs',
+      backend: 'redis',
+      config,
+      configDescription: fast ? FAST_DESCRIPTION : DEFAULT_DESCRIPTION,
+      packages: ['@zapjobs/core', '@zapjobs/storage-redis'],
+      traits: TRAITS,
+      load: async () => {
+        const { RedisStorage } = await import('@zapjobs/storage-redis');
+        const { createZapjobsAdapter } = await import('./zapjobs.js');
+        return createZapjobsAdapter(
+          // Errors only: the warning that the server keeps nothing on disk would repeat for every
+          // process, and the peers run on the same server.
+          async (context) =>
+            new RedisStorage({
+              url: context.redisUrl,
+              prefix: context.redisPrefix,
+              logger: await storageLogger(),
+            }),
+          fast,
+        );
+      },
+    },
+  ];
+});
