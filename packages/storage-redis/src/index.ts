@@ -1,0 +1,2 @@
+export type { RedisStorageOptions, RetentionOptions } from './options.js';
+export { RedisStorage } from './storage.js';
