@@ -7,11 +7,15 @@ export default defineConfig({
     testing: 'src/testing.ts',
     // Spawned as a separate process by the multi-process conformance tests.
     'testing/worker-child': 'src/testing/worker-child.ts',
+    // Spawned by the relay and telemetry conformance tests: a waiter and a traced worker.
+    'testing/relay-child': 'src/testing/relay-child.ts',
+    'testing/telemetry-child': 'src/testing/telemetry-child.ts',
   },
   format: ['esm'],
   dts: true,
   sourcemap: true,
   clean: true,
   target: 'node20',
-  external: ['vitest'],
+  // The OpenTelemetry SDK is used only by the conformance tests and stays out of the bundle.
+  external: ['vitest', /^@opentelemetry\//],
 });

@@ -4,6 +4,11 @@
  */
 import { ClientClosedError, InvalidOptionError, RunNotFoundError } from './errors.js';
 import { EventBus, type EventListener, type ZapJobsEventName } from './events.js';
+import { createFlowApis, type FlowApis } from './flow/apis.js';
+import type { Batches } from './flow/batches.js';
+import type { DeadLetter } from './flow/dead-letter.js';
+import type { Limits } from './flow/limits.js';
+import { History } from './history/history.js';
 import { assertKnownKeys, assertPlainObject, checkInteger, checkRunId } from './internal/check.js';
 import { decodeEvent, decodeRun } from './internal/decode.js';
 import { buildNewRun } from './internal/enqueue.js';
@@ -12,9 +17,16 @@ import { buildEventQuery, buildRunFilter, buildRunPage } from './internal/querie
 import { JobRegistry } from './internal/registry.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './internal/serialize.js';
 import { callStorage } from './internal/storage-call.js';
-import { type AnyJob, type InputOf, isJob } from './job.js';
+import type { AnyJob, InputOf, OutputOf } from './job.js';
 import { type ConsoleLike, childLogger, type Logger, toLogger } from './logger.js';
 import type { Plugin, PluginApi, PluginHooks } from './plugin.js';
+import { RelayHub } from './relay/hub.js';
+import {
+  checkWaitOptions,
+  type EnqueueAndWaitOptions,
+  splitEnqueueAndWaitOptions,
+  type WaitOptions,
+} from './relay/options.js';
 import type {
   CountRunsOptions,
   EnqueueOptions,
@@ -24,7 +36,15 @@ import type {
   Run,
   RunEvent,
 } from './run.js';
+import type { Schedules } from './schedules/api.js';
+import type { Scheduler } from './schedules/scheduler.js';
+import type { SchedulerOptions } from './schedules/types.js';
 import type { CancelResult, NewRun, RunState, Storage } from './storage/contract.js';
+import { checkTelemetryOptions, Telemetry, type TelemetryOptions } from './telemetry/telemetry.js';
+import { TenantAdmin } from './tenancy/admin.js';
+import { tenantScopeWrapper } from './tenancy/context.js';
+import { FairnessAdmin } from './tenancy/fairness.js';
+import { TenantClient, type TenantClientOptions } from './tenancy/tenant-client.js';
 import { Worker, type WorkerOptions } from './worker.js';
 
 /** Options of {@link ZapJobs}. */
@@ -42,10 +62,22 @@ export interface ZapJobsOptions<Jobs extends AnyJob = AnyJob> {
    * UTF-8 JSON. Default 1,048,576 (1 MiB).
    */
   maxPayloadBytes?: number;
+  /**
+   * OpenTelemetry providers for the producer and consumer spans and the metrics. Default: the
+   * global providers of `@opentelemetry/api`, which record nothing until an SDK registers.
+   */
+  telemetry?: TelemetryOptions;
 }
 
-/** Union of the job names a typed client was built with, or `string` for an untyped client. */
-export type JobName<Jobs extends AnyJob> = Jobs['name'];
+/** True when `T` is `any`, the job list of an untyped client. */
+type IsAny<T> = 0 extends 1 & T ? true : false;
+
+/**
+ * Union of the job names a typed client was built with, or `string` for an untyped client.
+ * `string` rather than `any` keeps a job object from matching the by-name overload of
+ * `enqueue`, so its input stays typed.
+ */
+export type JobName<Jobs extends AnyJob> = IsAny<Jobs> extends true ? string : Jobs['name'];
 
 /** The job of a typed client with name `N`; any job for an untyped client. */
 export type JobNamed<Jobs extends AnyJob, N extends string> = string extends Jobs['name']
@@ -56,23 +88,41 @@ export type JobNamed<Jobs extends AnyJob, N extends string> = string extends Job
 export type EnqueueManyOptions = Omit<EnqueueOptions, 'transaction'>;
 
 /** One run to enqueue with `enqueueMany`, by job definition or by name. */
-export type EnqueueManyItem<Jobs extends AnyJob = AnyJob> = Jobs extends AnyJob
-  ? { job: Jobs | Jobs['name']; input: InputOf<Jobs>; options?: EnqueueManyOptions }
-  : never;
+export type EnqueueManyItem<Jobs extends AnyJob = AnyJob> =
+  IsAny<Jobs> extends true
+    ? EnqueueManyItem<AnyJob>
+    : Jobs extends AnyJob
+      ? { job: Jobs | Jobs['name']; input: InputOf<Jobs>; options?: EnqueueManyOptions }
+      : never;
 
-const CLIENT_KEYS = ['storage', 'jobs', 'plugins', 'logger', 'maxPayloadBytes'];
+const CLIENT_KEYS = ['storage', 'jobs', 'plugins', 'logger', 'maxPayloadBytes', 'telemetry'];
 
 /**
  * A ZapJobs client. `Jobs` is the union of the job definitions passed in `jobs`, which types
- * `enqueue` by name; it is inferred from the constructor call.
+ * `enqueue` by name; it is inferred from the constructor call. The default `any` makes a plain
+ * `ZapJobs` accept every typed client, for functions that take any client.
  */
-export class ZapJobs<Jobs extends AnyJob = AnyJob> {
+export class ZapJobs<Jobs extends AnyJob = any> {
   /** The storage backend. */
   readonly storage: Storage;
   /** The logger every component of this client writes to. */
   readonly logger: Logger;
   /** Largest serialized payload in bytes. */
   readonly maxPayloadBytes: number;
+  /** Recurring schedules: upsert, pause, resume, delete and preview fire times. */
+  readonly schedules: Schedules;
+  /** Batches of runs with success, failure and finish callbacks. */
+  readonly batches: Batches;
+  /** Concurrency and rate limits per queue, job or partition key, enforced cluster-wide. */
+  readonly limits: Limits;
+  /** Runs that failed for good: list and redrive them. */
+  readonly deadLetter: DeadLetter;
+  /** The tenant registry: weights, quotas, suspend, resume and delete. */
+  readonly tenants: TenantAdmin;
+  /** Fair queues, shared by tenant or partition key in proportion to weights. */
+  readonly fairness: FairnessAdmin;
+  /** Event history: timelines, queries, export, retention, replay and re-runs. */
+  readonly history: History;
 
   readonly #registry = new JobRegistry();
   readonly #bus: EventBus;
@@ -80,6 +130,9 @@ export class ZapJobs<Jobs extends AnyJob = AnyJob> {
   readonly #hooks: PluginHooks = { wrappers: [], extenders: [] };
   readonly #workers = new Set<Worker>();
   readonly #internals: ClientInternals;
+  readonly #flow: FlowApis;
+  readonly #telemetry: Telemetry;
+  readonly #relay: RelayHub;
   #pluginsSetUp = 0;
   #ready: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
@@ -110,6 +163,7 @@ export class ZapJobs<Jobs extends AnyJob = AnyJob> {
     });
     this.#plugins = [...plugins];
 
+    this.#telemetry = new Telemetry(checkTelemetryOptions(options.telemetry), this.#bus);
     this.#internals = {
       client: this,
       storage: this.storage,
@@ -118,8 +172,29 @@ export class ZapJobs<Jobs extends AnyJob = AnyJob> {
       registry: this.#registry,
       hooks: this.#hooks,
       maxPayloadBytes: this.maxPayloadBytes,
+      telemetry: this.#telemetry,
       ensureReady: (operation) => this.#ensureReady(operation),
     };
+    this.#flow = createFlowApis(this.#internals, this.#registry);
+    this.schedules = this.#flow.schedules;
+    this.batches = this.#flow.batches;
+    this.limits = this.#flow.limits;
+    this.deadLetter = this.#flow.deadLetter;
+    this.tenants = new TenantAdmin(this.#internals);
+    this.fairness = new FairnessAdmin(this.#internals);
+    this.#relay = new RelayHub({
+      storage: this.storage,
+      bus: this.#bus,
+      logger: this.logger,
+      cancel: (runId) => this.cancel(runId),
+    });
+    this.history = new History({
+      storage: this.storage,
+      ensureReady: (operation) => this.#ensureReady(operation),
+      enqueue: (job, input, enqueueOptions) => this.enqueue(job, input as never, enqueueOptions),
+    });
+    // Outermost wrapper: handlers run with their run's tenant as the ambient tenant.
+    this.#hooks.wrappers.push(tenantScopeWrapper);
   }
 
   /**
@@ -185,7 +260,9 @@ export class ZapJobs<Jobs extends AnyJob = AnyJob> {
 
   /**
    * Enqueues a run of a job, by definition or by registered name. Input and options are
-   * checked before anything is stored; see the README for the serialization rule.
+   * checked before anything is stored; see the README for the serialization rule. A
+   * definition that is not registered gets the checks of a registered one, and a definition
+   * other than the one registered under its name is rejected with DuplicateJobError.
    */
   enqueue<J extends AnyJob>(
     job: J,
@@ -203,18 +280,25 @@ export class ZapJobs<Jobs extends AnyJob = AnyJob> {
     options?: EnqueueOptions,
   ): Promise<EnqueueResult> {
     await this.#ensureReady('enqueue');
-    const definition = this.#resolveJob(job, 'job');
+    const definition = this.#registry.resolve(job, 'job', 'enqueue');
     const built = buildNewRun(definition, input, options, this.maxPayloadBytes);
     const insertOptions =
       built.options.transaction === undefined
         ? undefined
         : { transaction: built.options.transaction };
-    const [result] = await callStorage(this.storage, 'insertRuns', () =>
-      this.storage.insertRuns([built.run], insertOptions),
+    const [result] = await this.#telemetry.traceEnqueue([built.run], () =>
+      callStorage(this.storage, 'insertRuns', () =>
+        this.storage.insertRuns([built.run], insertOptions),
+      ),
     );
     if (result === undefined) throw missingResult('insertRuns', 1, 0);
     this.#emitEnqueued(built.run, result.runId, result.created);
-    return { runId: result.runId, created: result.created, state: result.state };
+    return {
+      runId: result.runId,
+      created: result.created,
+      replaced: result.replaced,
+      state: result.state,
+    };
   }
 
   /**
@@ -244,31 +328,36 @@ export class ZapJobs<Jobs extends AnyJob = AnyJob> {
           'no per-item transaction; pass it as enqueueMany(items, { transaction })',
         );
       }
-      const definition = this.#resolveJob(entry.job, `items[${index}].job`);
+      const definition = this.#registry.resolve(entry.job, `items[${index}].job`, 'enqueueMany');
       return buildNewRun(definition, entry.input, entry.options, this.maxPayloadBytes).run;
     });
 
     const insertOptions =
       options?.transaction === undefined ? undefined : { transaction: options.transaction };
-    const results = await callStorage(this.storage, 'insertRuns', () =>
-      this.storage.insertRuns(runs, insertOptions),
+    const results = await this.#telemetry.traceEnqueue(runs, () =>
+      callStorage(this.storage, 'insertRuns', () => this.storage.insertRuns(runs, insertOptions)),
     );
     if (results.length !== runs.length)
       throw missingResult('insertRuns', runs.length, results.length);
     return results.map((result, index) => {
       this.#emitEnqueued(runs[index]!, result.runId, result.created);
-      return { runId: result.runId, created: result.created, state: result.state };
+      return {
+        runId: result.runId,
+        created: result.created,
+        replaced: result.replaced,
+        state: result.state,
+      };
     });
   }
 
-  #resolveJob(job: AnyJob | string, option: string): AnyJob {
-    if (typeof job === 'string') return this.#registry.require(job);
-    if (isJob(job)) return job;
-    throw new InvalidOptionError(option, job, 'a job definition or the name of a registered job');
-  }
-
   #emitEnqueued(run: NewRun, runId: string, created: boolean): void {
-    this.#bus.emit('job.enqueued', { runId, job: run.job, queue: run.queue, created });
+    this.#bus.emit('job.enqueued', {
+      runId,
+      job: run.job,
+      queue: run.queue,
+      created,
+      tenantId: run.tenantId ?? null,
+    });
   }
 
   /**
@@ -282,7 +371,11 @@ export class ZapJobs<Jobs extends AnyJob = AnyJob> {
     if (result === null) throw new RunNotFoundError(runId);
     if (result.cancelled) {
       for (const worker of this.#workers) worker.notifyCancelled(runId);
-      this.#bus.emit('job.cancelled', { runId });
+      if (this.#bus.has('job.cancelled')) {
+        // The cancel result has no tenant; read it only when someone listens.
+        const run = await this.storage.getRun(runId).catch(() => null);
+        this.#bus.emit('job.cancelled', { runId, tenantId: run?.tenantId ?? null });
+      }
     }
     return result;
   }
@@ -344,12 +437,72 @@ export class ZapJobs<Jobs extends AnyJob = AnyJob> {
     return this.#bus.on(type, listener);
   }
 
+  /**
+   * Enqueues a run and waits for its outcome, as `enqueue` then `waitFor`. Resolves with the
+   * typed output. Here `timeoutMs` limits the wait; the handler timeout is `jobTimeoutMs`.
+   */
+  enqueueAndWait<J extends AnyJob>(
+    job: J,
+    input: InputOf<J>,
+    options?: EnqueueAndWaitOptions,
+  ): Promise<OutputOf<J>>;
+  enqueueAndWait<N extends JobName<Jobs>>(
+    job: N,
+    input: InputOf<JobNamed<Jobs, N>>,
+    options?: EnqueueAndWaitOptions,
+  ): Promise<OutputOf<JobNamed<Jobs, N>>>;
+  async enqueueAndWait(
+    job: AnyJob | string,
+    input: unknown,
+    options?: EnqueueAndWaitOptions,
+  ): Promise<unknown> {
+    const { wait, enqueue } = splitEnqueueAndWaitOptions(options);
+    const { runId } = await this.enqueue(job as AnyJob, input as never, enqueue);
+    return this.#relay.wait(runId, wait);
+  }
+
+  /**
+   * Waits for a run to finish, from any process that shares the storage. Resolves with its
+   * output when it completes. Rejects with the error of its last attempt when it fails: a
+   * ZapJobs error as its own class, any other error as RunFailedError with the original name,
+   * message and code. Rejects with CancelledError when it is cancelled, RunNotFoundError when
+   * it does not exist, and WaitTimeoutError after `timeoutMs`.
+   */
+  async waitFor<O = unknown>(runId: string, options?: WaitOptions): Promise<O> {
+    await this.#ensureReady('waitFor');
+    checkRunId('runId', runId);
+    return (await this.#relay.wait(runId, checkWaitOptions(options))) as O;
+  }
+
+  /** Number of `waitFor` and `enqueueAndWait` calls of this client still waiting. */
+  get pendingWaits(): number {
+    return this.#relay.waiting;
+  }
+
+  /**
+   * Returns a client limited to one tenant: its enqueues store the tenant id, and its reads,
+   * cancels and retries see only that tenant's runs.
+   */
+  forTenant(tenantId: string, options?: TenantClientOptions): TenantClient<Jobs> {
+    return new TenantClient(this, tenantId, options);
+  }
+
   /** Creates a worker that runs this client's jobs. Call `start()` on it. */
   createWorker(options: WorkerOptions = {}): Worker {
     if (this.#closing !== null) throw new ClientClosedError('createWorker');
     const worker = new Worker(this.#internals, options);
     this.#workers.add(worker);
     return worker;
+  }
+
+  /**
+   * Creates a scheduler that fires this storage's due schedules. Call `start()` on it. Run
+   * one in every process that should fire schedules, typically each worker process: several
+   * schedulers never fire an occurrence twice. `close` stops it.
+   */
+  createScheduler(options: SchedulerOptions = {}): Scheduler {
+    if (this.#closing !== null) throw new ClientClosedError('createScheduler');
+    return this.#flow.createScheduler(options);
   }
 
   /**
@@ -362,6 +515,7 @@ export class ZapJobs<Jobs extends AnyJob = AnyJob> {
   }
 
   async #close(): Promise<void> {
+    await this.#flow.close();
     await Promise.all([...this.#workers].map((worker) => worker.stop()));
     this.#workers.clear();
     for (const plugin of this.#plugins.slice(0, this.#pluginsSetUp).reverse()) {
@@ -374,6 +528,7 @@ export class ZapJobs<Jobs extends AnyJob = AnyJob> {
         );
       }
     }
+    await this.#relay.close();
     this.#bus.clear();
     await this.#ready?.catch(() => undefined);
     await callStorage(this.storage, 'close', () => this.storage.close());

@@ -14,6 +14,8 @@ export interface JobContext {
   runId: string;
   job: string;
   queue: string;
+  /** Tenant that owns the run, or null. Enqueues inside the handler default to it. */
+  tenantId: string | null;
   /** 1 for the first execution, 2 for the first retry, and so on. */
   attempt: number;
   maxAttempts: number;

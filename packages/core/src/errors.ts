@@ -7,6 +7,8 @@
  * process-wide brand (`Symbol.for`) and the `code`, not the constructor identity.
  */
 
+import type { RunState, SerializedError } from './storage/contract.js';
+
 const brand = Symbol.for('zapjobs.error');
 
 export type ZapJobsErrorCode =
@@ -25,7 +27,15 @@ export type ZapJobsErrorCode =
   | 'WORKER_SHUTDOWN'
   | 'NON_RETRYABLE'
   | 'STORAGE_FAILED'
-  | 'CLIENT_CLOSED';
+  | 'CLIENT_CLOSED'
+  | 'SCHEDULE_NOT_FOUND'
+  | 'RUN_FAILED'
+  | 'WAIT_TIMEOUT'
+  | 'NOT_SUPPORTED'
+  | 'TENANT_SUSPENDED'
+  | 'TENANT_DELETED'
+  | 'TENANT_NOT_FOUND'
+  | 'QUOTA_EXCEEDED';
 
 /** Base class of every error ZapJobs throws or stores. */
 export class ZapJobsError extends Error {
@@ -112,10 +122,15 @@ export class UnknownJobError extends ZapJobsError {
 export class DuplicateJobError extends ZapJobsError {
   readonly job: string;
 
-  constructor(job: string) {
+  /** With `operation`, the duplicate was passed to that call instead of being registered. */
+  constructor(job: string, operation?: string) {
     super(
       'DUPLICATE_JOB',
-      `Job "${job}" is registered twice. Give each job definition a unique name.`,
+      operation === undefined
+        ? `Job "${job}" is registered twice. Give each job definition a unique name.`
+        : `Job "${job}" passed to ${operation} is a different definition than the job ` +
+            'registered under that name. Pass the registered definition or its name, or give ' +
+            'each job definition a unique name.',
     );
     this.job = job;
   }
@@ -239,13 +254,20 @@ export class NonRetryableError extends ZapJobsError {
   }
 }
 
-/** A storage operation failed for an infrastructure reason; the message names the backend. */
+/**
+ * A storage operation failed for an infrastructure reason; the message names the backend.
+ * The operation may or may not have taken effect. Retrying is safe for reads and for
+ * operations fenced by a lease or keyed by a unique key. Retrying an enqueue without an
+ * idempotency key can store the run twice.
+ */
 export class StorageError extends ZapJobsError {
   constructor(backend: string, operation: string, cause: unknown) {
     super(
       'STORAGE_FAILED',
       `Storage "${backend}" failed during ${operation}: ${errorMessage(cause)}. ` +
-        'Check that the database is reachable; the operation is safe to retry.',
+        'Check that the database is reachable. The operation may or may not have taken ' +
+        'effect: retrying is safe for reads and lease-fenced operations, but retrying an ' +
+        'enqueue without an idempotency key can store the run twice.',
       { cause },
     );
   }
@@ -255,6 +277,78 @@ export class StorageError extends ZapJobsError {
 export class ClientClosedError extends ZapJobsError {
   constructor(operation: string) {
     super('CLIENT_CLOSED', `Cannot ${operation}: this ZapJobs client is closed. Create a new one.`);
+  }
+}
+
+/** A schedule name that the storage does not have. */
+export class ScheduleNotFoundError extends ZapJobsError {
+  readonly schedule: string;
+
+  constructor(schedule: string) {
+    super(
+      'SCHEDULE_NOT_FOUND',
+      `Schedule "${schedule}" not found. Create it with zap.schedules.upsert() first.`,
+    );
+    this.schedule = schedule;
+  }
+}
+
+/**
+ * A run that a caller waited for moved to dead letter with an error that is not a ZapJobs
+ * error. `error` is the stored error of its last attempt; `message` is that error's message.
+ */
+export class RunFailedError extends ZapJobsError {
+  readonly runId: string;
+  readonly job: string;
+  /** The stored error: the original `name`, `message`, `code` and `stack`. */
+  readonly error: SerializedError;
+
+  constructor(runId: string, job: string, error: SerializedError) {
+    super('RUN_FAILED', error.message);
+    this.runId = runId;
+    this.job = job;
+    this.error = error;
+  }
+}
+
+/** A wait for a run's outcome reached its `timeoutMs` before the run finished. */
+export class WaitTimeoutError extends ZapJobsError {
+  readonly runId: string;
+  readonly timeoutMs: number;
+  /** Last state the waiter saw, or null if it never read the run. */
+  readonly state: RunState | null;
+  /** True when `cancelOnTimeout` cancelled the run. */
+  readonly cancelled: boolean;
+
+  constructor(runId: string, timeoutMs: number, state: RunState | null, cancelled: boolean) {
+    const seen = state === null ? '' : ` (last seen ${state})`;
+    super(
+      'WAIT_TIMEOUT',
+      `Timed out after ${timeoutMs} ms waiting for run "${runId}" to finish${seen}. ` +
+        (cancelled
+          ? 'The run was cancelled because cancelOnTimeout is set.'
+          : 'The run goes on; raise timeoutMs, wait again with zap.waitFor(runId), or pass ' +
+            'cancelOnTimeout: true to cancel it on timeout.'),
+    );
+    this.runId = runId;
+    this.timeoutMs = timeoutMs;
+    this.state = state;
+    this.cancelled = cancelled;
+  }
+}
+
+/** The storage backend lacks a primitive that an operation needs. */
+export class NotSupportedError extends ZapJobsError {
+  readonly backend: string;
+  readonly operation: string;
+
+  constructor(backend: string, operation: string, needs: string) {
+    super(
+      'NOT_SUPPORTED',
+      `Storage "${backend}" cannot ${operation}: it does not implement ${needs}.`,
+    );
+    this.backend = backend;
+    this.operation = operation;
   }
 }
 
@@ -274,6 +368,10 @@ codeOfClass.set(ShutdownError, 'WORKER_SHUTDOWN');
 codeOfClass.set(NonRetryableError, 'NON_RETRYABLE');
 codeOfClass.set(StorageError, 'STORAGE_FAILED');
 codeOfClass.set(ClientClosedError, 'CLIENT_CLOSED');
+codeOfClass.set(ScheduleNotFoundError, 'SCHEDULE_NOT_FOUND');
+codeOfClass.set(RunFailedError, 'RUN_FAILED');
+codeOfClass.set(WaitTimeoutError, 'WAIT_TIMEOUT');
+codeOfClass.set(NotSupportedError, 'NOT_SUPPORTED');
 
 /** Renders a value for an error message: strings quoted, others through JSON or String, cut to 80 characters. */
 export function describeValue(value: unknown): string {

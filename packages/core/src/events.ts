@@ -2,7 +2,9 @@
  * The in-process, typed event bus of a client. Events describe what this process saw: the
  * worker that ran an attempt emits `job.started` and `job.completed` in its own process.
  */
+import type { LimitEvents } from './flow/types.js';
 import type { Logger } from './logger.js';
+import type { ScheduleEvents } from './schedules/types.js';
 import type { SerializedError } from './storage/contract.js';
 
 /**
@@ -14,16 +16,34 @@ import type { SerializedError } from './storage/contract.js';
  * }
  * ```
  */
-export interface ZapJobsEvents {
-  /** A run was enqueued, or an idempotency key matched an existing run (`created: false`). */
-  'job.enqueued': { runId: string; job: string; queue: string; created: boolean };
+export interface ZapJobsEvents extends ScheduleEvents, LimitEvents {
+  /**
+   * A run was enqueued, or an idempotency key matched an existing run (`created: false`).
+   * `tenantId` is the run's tenant (null without one); enqueues by plugins may leave it out.
+   */
+  'job.enqueued': {
+    runId: string;
+    job: string;
+    queue: string;
+    created: boolean;
+    tenantId?: string | null;
+  };
   /** A worker of this process started an attempt. */
-  'job.started': { runId: string; job: string; queue: string; attempt: number; workerId: string };
+  'job.started': {
+    runId: string;
+    job: string;
+    queue: string;
+    attempt: number;
+    workerId: string;
+    /** The run's tenant, or null; the same field on every `job.*` event below. */
+    tenantId: string | null;
+  };
   /** An attempt completed and its outcome was stored. */
   'job.completed': {
     runId: string;
     job: string;
     queue: string;
+    tenantId: string | null;
     attempt: number;
     durationMs: number;
     output: unknown;
@@ -33,6 +53,7 @@ export interface ZapJobsEvents {
     runId: string;
     job: string;
     queue: string;
+    tenantId: string | null;
     attempt: number;
     error: SerializedError;
   };
@@ -41,15 +62,23 @@ export interface ZapJobsEvents {
     runId: string;
     job: string;
     queue: string;
+    tenantId: string | null;
     attempt: number;
     maxAttempts: number;
     delayMs: number;
     error: SerializedError;
   };
   /** This client cancelled a run. */
-  'job.cancelled': { runId: string };
+  'job.cancelled': { runId: string; tenantId: string | null };
   /** A lease expired without a heartbeat and this process reclaimed the run. */
-  'job.stalled': { runId: string; job: string; queue: string; attempt: number; willRetry: boolean };
+  'job.stalled': {
+    runId: string;
+    job: string;
+    queue: string;
+    tenantId: string | null;
+    attempt: number;
+    willRetry: boolean;
+  };
   /** A worker of this process started claiming. */
   'worker.started': { workerId: string; queues: readonly string[]; concurrency: number };
   /** A worker of this process stopped; `forced` when handlers were aborted. */

@@ -10,6 +10,7 @@
  * - partition key: a value on a run that per-partition limits are applied to.
  * - event: one immutable entry in a run's history.
  */
+import type { UniqueOptions } from './flow/unique.js';
 import type { BackoffOptions } from './job.js';
 import type {
   DependencyCondition,
@@ -49,7 +50,16 @@ export interface EnqueueOptions {
    * the same key returns the first run's id with `created: false` and changes nothing.
    */
   idempotencyKey?: string;
-  /** Parent runs to wait for; the run stays `waiting` until their conditions are decided. */
+  /**
+   * Deduplication per job by key, until the run starts, until it finishes, for a throttle
+   * window, or with debouncing. Excludes `idempotencyKey`. See {@link UniqueOptions}.
+   */
+  unique?: UniqueOptions;
+  /**
+   * Parent runs to wait for; the run stays `waiting` until their conditions are decided. When
+   * a parent passes its output, the `input` given here is replaced by that output and is not
+   * checked at enqueue; the worker checks the output against this job's input schema instead.
+   */
   dependsOn?: readonly Dependency[];
   /** Group (batch or workflow instance) the run belongs to. */
   groupId?: string;
@@ -69,8 +79,10 @@ export interface EnqueueOptions {
 export interface EnqueueResult {
   /** Id of the new run, or of the existing run that has the idempotency key. */
   runId: string;
-  /** False when the idempotency key matched an existing run. */
+  /** False when the idempotency key or unique key matched an existing run. */
   created: boolean;
+  /** True when a `debounce` unique key replaced the pending run's input and due time. */
+  replaced: boolean;
   /** State of the run right after the enqueue. */
   state: RunState;
 }
@@ -150,6 +162,8 @@ export interface ListEventsOptions {
   since?: Date;
   /** Events before this time. */
   until?: Date;
+  /** Only events of runs of this tenant. */
+  tenantId?: string;
   /** Page size from 1 to 1000. Default 100. */
   limit?: number;
   cursor?: string;

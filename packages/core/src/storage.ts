@@ -3,4 +3,6 @@
  */
 
 export * from './errors.js';
+export * from './storage/compaction.js';
 export * from './storage/contract.js';
+export * from './tenancy/errors.js';

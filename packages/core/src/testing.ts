@@ -3,7 +3,9 @@
  *
  * Call {@link runConformanceSuite} from a vitest test file of the backend's package.
  */
+import { describeFlow } from './testing/flow.js';
 import type { ConformanceOptions } from './testing/options.js';
+import { describeRelayAndHistory } from './testing/relay-suite.js';
 import { describeRuntime } from './testing/runtime.js';
 import { describeStoragePrimitives } from './testing/storage-primitives.js';
 
@@ -17,4 +19,6 @@ export type { ConformanceOptions, StorageHandle } from './testing/options.js';
 export function runConformanceSuite(options: ConformanceOptions): void {
   describeStoragePrimitives(options);
   describeRuntime(options);
+  describeFlow(options);
+  describeRelayAndHistory(options);
 }

@@ -27,6 +27,7 @@ import type {
   NewEvent,
   Storage,
 } from './storage/contract.js';
+import { TenantPurger } from './tenancy/purge.js';
 
 export type { WorkerOptions } from './internal/worker-options.js';
 
@@ -37,6 +38,12 @@ export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stoppe
 const MAX_CLAIM_BACKOFF_MS = 30_000;
 /** Wait before claiming again when a run was due but the claim did not return it, in ms. */
 const DUE_RECHECK_MS = 10;
+/**
+ * Most finished attempts whose outcome is still being stored, per concurrency slot. A slot is
+ * free again once its handler returns; past this many unstored outcomes the worker stops
+ * claiming until the storage catches up.
+ */
+const MAX_UNSTORED_PER_SLOT = 1;
 
 /**
  * A worker of a {@link ZapJobs} client; create it with `zap.createWorker(options)`.
@@ -55,11 +62,16 @@ export class Worker {
   readonly #wake = new Wakeup();
   readonly #heartbeats: TimerLoop;
   readonly #maintenance: TimerLoop;
+  readonly #tenantPurger: TenantPurger;
   readonly #completes: Batcher<CompleteRequest, boolean>;
   readonly #fails: Batcher<FailRequest, boolean>;
   readonly #events: Batcher<NewEvent, undefined>;
-  /** Runs this worker holds, by lease token. */
+  /** Runs this worker holds a lease on, by lease token: running, or storing their outcome. */
   readonly #active = new Map<string, { active: ActiveRun; settled: Promise<void> }>();
+  /** Entries of `#active` whose handler has not finished; each takes a concurrency slot. */
+  #runningHandlers = 0;
+  /** Aborted when a stop gives up on outcomes that are still being stored. */
+  #storingAbandoned = new AbortController();
 
   #state: WorkerState = 'idle';
   #loop: Promise<void> | null = null;
@@ -99,9 +111,12 @@ export class Worker {
       fails: this.#fails,
       events: { append: (event) => this.#events.add(event) },
       loseLease: (active, reason) => this.#loseLease(active, reason),
+      handlerFinished: (active) => this.#handlerFinished(active),
+      storingAbandoned: () => this.#storingAbandoned.signal,
     };
     this.#heartbeats = new TimerLoop(() => this.#heartbeat(), this.options.heartbeatMs);
     this.#maintenance = new TimerLoop(() => this.#maintain(), this.options.reclaimIntervalMs);
+    this.#tenantPurger = new TenantPurger(this.#storage, this.#logger);
   }
 
   /** Current lifecycle state. */
@@ -109,7 +124,10 @@ export class Worker {
     return this.#state;
   }
 
-  /** Number of attempts this worker is running. */
+  /**
+   * Number of attempts this worker holds a lease on: handlers running, and finished attempts
+   * whose outcome is still being stored.
+   */
   get activeCount(): number {
     return this.#active.size;
   }
@@ -123,6 +141,7 @@ export class Worker {
     if (this.#state === 'stopping') await this.#stopping;
     this.#stopping = null;
     this.#forced = false;
+    this.#storingAbandoned = new AbortController();
     this.#starting = this.#start();
     return this.#starting;
   }
@@ -269,6 +288,7 @@ export class Worker {
   /** Aborts every running handler with ShutdownError and releases their leases in one call. */
   async #abortAndRelease(): Promise<void> {
     const reason = new ShutdownError(this.id);
+    this.#storingAbandoned.abort(reason);
     const victims: ActiveRun[] = [];
     for (const { active } of this.#active.values()) {
       if (active.discarded || active.storing) continue;
@@ -298,7 +318,7 @@ export class Worker {
   async #claimLoop(): Promise<void> {
     const { queues, concurrency, leaseMs, pollIntervalMs } = this.options;
     while (this.#state === 'running') {
-      const free = concurrency - this.#active.size;
+      const free = this.#freeSlots(concurrency);
       if (free <= 0) {
         await this.#wake.wait(pollIntervalMs);
         continue;
@@ -314,23 +334,30 @@ export class Worker {
         continue;
       }
 
-      for (const run of claimed) this.#startAttempt(run, claimStartedAt);
+      const claimReturnedAt = Date.now();
+      for (const run of claimed) {
+        this.#startAttempt(run, this.#claimedLeaseDeadline(run, claimStartedAt, claimReturnedAt));
+      }
       if (this.#forced) await this.#abortAndRelease();
       if (claimed.length === free || this.#state !== 'running') continue;
       await this.#wake.wait(await this.#idleDelay());
     }
   }
 
-  #startAttempt(run: ClaimedRun, claimStartedAt: number): void {
+  #startAttempt(run: ClaimedRun, leaseDeadline: number): void {
     const active: ActiveRun = {
       run,
       lease: { runId: run.id, leaseToken: run.leaseToken },
       controller: new AbortController(),
       discarded: false,
       storing: false,
-      leaseDeadline: claimStartedAt + this.options.leaseMs,
+      handlerFinished: false,
+      leaseDeadline,
     };
-    const settled = executeAttempt(this.#env, active)
+    this.#runningHandlers++;
+    const discardReason = () => (active.discarded ? active.controller.signal.reason : undefined);
+    const settled = this.#internals.telemetry
+      .traceAttempt(run, this.id, discardReason, () => executeAttempt(this.#env, active))
       .catch((error: unknown) => {
         this.#logger.error(
           { err: error, runId: run.id },
@@ -338,10 +365,41 @@ export class Worker {
         );
       })
       .finally(() => {
+        this.#handlerFinished(active);
         this.#active.delete(run.leaseToken);
         this.#wake.notify();
       });
     this.#active.set(run.leaseToken, { active, settled });
+  }
+
+  /** Frees the slot of an attempt whose handler finished; its lease is kept until it settles. */
+  #handlerFinished(active: ActiveRun): void {
+    if (active.handlerFinished) return;
+    active.handlerFinished = true;
+    this.#runningHandlers--;
+    this.#wake.notify();
+  }
+
+  /**
+   * Slots a claim may fill: concurrency minus running handlers, less any excess of unstored
+   * outcomes over their cap.
+   */
+  #freeSlots(concurrency: number): number {
+    const maxHeld = concurrency * (1 + MAX_UNSTORED_PER_SLOT);
+    return Math.min(concurrency - this.#runningHandlers, maxHeld - this.#active.size);
+  }
+
+  /**
+   * Local time at which a claimed run's lease expires unless extended. The storage set it to
+   * its own clock plus `leaseMs` at some moment between sending the claim and its reply, so
+   * `leaseExpiresAt` is converted with the clock offset and kept inside that window. A claim
+   * slowed down by retries before it reached the storage does not shorten the lease.
+   */
+  #claimedLeaseDeadline(run: ClaimedRun, sentAt: number, returnedAt: number): number {
+    const { leaseMs } = this.options;
+    const latest = returnedAt + leaseMs;
+    if (run.leaseExpiresAt === null) return latest;
+    return Math.min(latest, Math.max(sentAt + leaseMs, run.leaseExpiresAt - this.#clockOffsetMs));
   }
 
   /** Milliseconds to sleep when the last claim found fewer runs than free slots. */
@@ -436,8 +494,14 @@ export class Worker {
       );
       const losses: Promise<void>[] = [];
       for (const active of held) {
-        if (lost.has(active.run.id)) losses.push(this.#reportLostLease(active));
-        else active.leaseDeadline = sentAt + this.options.leaseMs;
+        if (!lost.has(active.run.id)) {
+          active.leaseDeadline = sentAt + this.options.leaseMs;
+        } else if (active.storing) {
+          // The fenced store decides; a retry of a failed store stops at this deadline.
+          active.leaseDeadline = Math.min(active.leaseDeadline, sentAt);
+        } else {
+          losses.push(this.#reportLostLease(active));
+        }
       }
       await Promise.all(losses);
     } catch (error) {
@@ -458,6 +522,7 @@ export class Worker {
   /** Reclaims expired leases, refreshes the registry entry and the storage clock offset. */
   async #maintain(): Promise<void> {
     await this.#reclaimExpired();
+    await this.#tenantPurger.maybePurge();
     await this.#register().catch((error: unknown) =>
       this.#logger.warn(
         { err: error },

@@ -76,8 +76,10 @@ describe('error classes', () => {
     const cause = new Error('SQLITE_FULL');
     const error = new StorageError('sqlite', 'claim', cause);
     expect(error.message).toBe(
-      'Storage "sqlite" failed during claim: SQLITE_FULL. Check that the database is reachable; ' +
-        'the operation is safe to retry.',
+      'Storage "sqlite" failed during claim: SQLITE_FULL. Check that the database is reachable. ' +
+        'The operation may or may not have taken effect: retrying is safe for reads and ' +
+        'lease-fenced operations, but retrying an enqueue without an idempotency key can store ' +
+        'the run twice.',
     );
     expect(error.cause).toBe(cause);
   });

@@ -8,7 +8,7 @@ describe('EventBus', () => {
     const calls: string[] = [];
     bus.on('job.cancelled', (event) => void calls.push(`a:${event.runId}`));
     bus.on('job.cancelled', (event) => void calls.push(`b:${event.runId}`));
-    bus.emit('job.cancelled', { runId: 'r1' });
+    bus.emit('job.cancelled', { runId: 'r1', tenantId: null });
     expect(calls).toEqual(['a:r1', 'b:r1']);
   });
 
@@ -18,7 +18,7 @@ describe('EventBus', () => {
     const off = bus.on('job.cancelled', () => void calls.push('a'));
     bus.on('job.cancelled', () => void calls.push('b'));
     off();
-    bus.emit('job.cancelled', { runId: 'r' });
+    bus.emit('job.cancelled', { runId: 'r', tenantId: null });
     expect(calls).toEqual(['b']);
     expect(bus.has('job.cancelled')).toBe(true);
   });
@@ -31,7 +31,7 @@ describe('EventBus', () => {
       throw new Error('broken listener');
     });
     bus.on('job.cancelled', () => void calls.push('after'));
-    expect(() => bus.emit('job.cancelled', { runId: 'r' })).not.toThrow();
+    expect(() => bus.emit('job.cancelled', { runId: 'r', tenantId: null })).not.toThrow();
     expect(calls).toEqual(['after']);
     expect(logger.lines).toHaveLength(1);
     expect(logger.lines[0]).toMatchObject({
@@ -47,7 +47,7 @@ describe('EventBus', () => {
     bus.on('job.cancelled', async () => {
       throw new Error('async failure');
     });
-    bus.emit('job.cancelled', { runId: 'r' });
+    bus.emit('job.cancelled', { runId: 'r', tenantId: null });
     await new Promise((resolve) => setImmediate(resolve));
     expect(logger.messages('error')).toEqual([
       'Listener for event "job.cancelled" threw and was ignored: async failure',
@@ -66,7 +66,7 @@ describe('EventBus', () => {
     bus.on('job.cancelled', () => {
       throw new Error('listener');
     });
-    expect(() => bus.emit('job.cancelled', { runId: 'r' })).not.toThrow();
+    expect(() => bus.emit('job.cancelled', { runId: 'r', tenantId: null })).not.toThrow();
   });
 
   it('a listener added during emit waits for the next event', () => {
@@ -76,7 +76,7 @@ describe('EventBus', () => {
       calls.push('first');
       bus.on('job.cancelled', () => void calls.push('late'));
     });
-    bus.emit('job.cancelled', { runId: 'r' });
+    bus.emit('job.cancelled', { runId: 'r', tenantId: null });
     expect(calls).toEqual(['first']);
   });
 

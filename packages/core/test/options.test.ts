@@ -237,6 +237,68 @@ describe('job registration', () => {
   });
 });
 
+describe('job passed to enqueue', () => {
+  const cases: [string, Record<string, unknown>, string][] = [
+    [
+      'zero attempts',
+      { attempts: 0 },
+      'Invalid option defaults.attempts of job "adhoc": 0. Expected an integer from 1 to 1000000.',
+    ],
+    [
+      'fractional priority',
+      { priority: 1.5 },
+      'Invalid option defaults.priority of job "adhoc": 1.5. Expected an integer from ' +
+        '-2147483648 to 2147483647.',
+    ],
+    [
+      'empty queue',
+      { queue: '' },
+      'Invalid option defaults.queue of job "adhoc": "". Expected a non-empty string of at most ' +
+        '255 characters.',
+    ],
+  ];
+  for (const [label, defaults, message] of cases) {
+    it(`rejects defaults with ${label}`, () => {
+      const adhoc = defineJob({ ...job, name: 'adhoc', defaults: defaults as never });
+      expect(() => new JobRegistry().resolve(adhoc, 'job', 'enqueue')).toThrow(message);
+    });
+  }
+
+  it('rejects a definition without a handler', () => {
+    const adhoc = defineJob({ ...job, name: 'adhoc', handler: undefined as never });
+    expect(() => new JobRegistry().resolve(adhoc, 'job', 'enqueue')).toThrow(
+      'Invalid option handler of job "adhoc": undefined. Expected a function.',
+    );
+  });
+
+  it('rejects another definition with a registered name', () => {
+    const registry = new JobRegistry();
+    registry.register(job, 'jobs[0]');
+    const copy = defineJob({ ...job });
+    expect(() => registry.resolve(copy, 'job', 'enqueue')).toThrow(
+      'Job "mail.send" passed to enqueue is a different definition than the job registered ' +
+        'under that name. Pass the registered definition or its name, or give each job ' +
+        'definition a unique name.',
+    );
+    expect(registry.resolve(job, 'job', 'enqueue')).toBe(job);
+    expect(registry.resolve('mail.send', 'job', 'enqueue')).toBe(job);
+  });
+
+  it('accepts a valid unregistered definition without registering it', () => {
+    const registry = new JobRegistry();
+    const adhoc = defineJob({ ...job, name: 'adhoc' });
+    expect(registry.resolve(adhoc, 'job', 'enqueue')).toBe(adhoc);
+    expect(registry.resolve(adhoc, 'job', 'enqueue')).toBe(adhoc);
+    expect(registry.get('adhoc')).toBeUndefined();
+  });
+
+  it('rejects a value that is neither job nor name', () => {
+    expect(() => new JobRegistry().resolve(42, 'items[1].job', 'enqueueMany')).toThrow(
+      'Invalid option items[1].job: 42. Expected a job definition or the name of a registered job.',
+    );
+  });
+});
+
 describe('worker options', () => {
   it('default as documented', () => {
     const options = resolveWorkerOptions({});

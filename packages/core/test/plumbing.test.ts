@@ -89,13 +89,34 @@ describe('Wakeup', () => {
 
   it('notify ends a wait early', async () => {
     const wakeup = new Wakeup();
+    const started = Date.now();
     const waiting = wakeup.wait(5_000);
     setTimeout(() => wakeup.notify(), 10);
     await waiting;
+    // Far below the 5 s timeout, so the notify ended the wait, not the timer.
+    expect(Date.now() - started).toBeLessThan(2_500);
+  });
+
+  it('kept notify ends only one wait', async () => {
+    const wakeup = new Wakeup();
+    wakeup.notify();
+    await wakeup.wait(5_000);
+    const started = Date.now();
+    await wakeup.wait(50);
+    // The kept notify was used up by the first wait, so the second one runs to its timeout.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(40);
   });
 
   it('wait ends at its timeout', async () => {
-    await new Wakeup().wait(10);
+    const wakeup = new Wakeup();
+    const started = Date.now();
+    const outcome = await Promise.race([
+      wakeup.wait(50).then(() => 'timeout'),
+      new Promise((resolve) => setTimeout(() => resolve('stuck'), 5_000)),
+    ]);
+    expect(outcome).toBe('timeout');
+    // Timers may fire up to a millisecond early in Node; a wait never ends long before.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(40);
   });
 });
 

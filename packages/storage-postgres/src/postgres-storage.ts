@@ -2,11 +2,13 @@ import type {
   CancelResult,
   ClaimedRun,
   ClaimRequest,
+  CompactEventsRequest,
   CompleteRequest,
   DependencyRecord,
   EventQuery,
   EventRecord,
   FailRequest,
+  FairnessSpec,
   FireScheduleRequest,
   FireScheduleResult,
   GroupCounts,
@@ -29,9 +31,14 @@ import type {
   Storage,
   StorageListener,
   SuspendRequest,
+  TenantPurgeResult,
+  TenantQuery,
+  TenantRecord,
+  TenantStatusChange,
+  TenantUpsert,
   WorkerInfo,
 } from '@zapjobs/core/storage';
-import { InvalidOptionError } from '@zapjobs/core/storage';
+import { checkCompactEventsRequest, InvalidOptionError } from '@zapjobs/core/storage';
 import pg from 'pg';
 import { Db, toStorageError } from './internal/db.js';
 import {
@@ -57,6 +64,7 @@ import {
 } from './internal/rows.js';
 import * as runs from './internal/runs.js';
 import { buildStatements, type Statements } from './internal/statements.js';
+import * as tenancy from './internal/tenancy.js';
 import { type PostgresStorageOptions, type ResolvedOptions, resolveOptions } from './options.js';
 
 /**
@@ -77,6 +85,7 @@ export class PostgresStorage implements Storage {
   private readonly names: SchemaNames;
   private readonly db: Db;
   private readonly st: Statements;
+  private readonly tenancySt: tenancy.TenancyStatements;
   private readonly ctx: runs.RunContext;
   private readonly notifier: Notifier;
   private readonly ownsPool: boolean;
@@ -91,6 +100,7 @@ export class PostgresStorage implements Storage {
     this.pool.on('error', this.onPoolError);
     this.db = new Db(this.pool, this.options.logger);
     this.st = buildStatements(this.names);
+    this.tenancySt = tenancy.buildTenancyStatements(this.names);
     this.ctx = { db: this.db, st: this.st };
     this.notifier = new Notifier({
       createClient: () => this.createListenClient(),
@@ -324,6 +334,16 @@ export class PostgresStorage implements Storage {
     return toPage(rows.map(toEventRecord), query.limit, (event) => event.id);
   }
 
+  async compactEvents(request: CompactEventsRequest): Promise<number> {
+    checkCompactEventsRequest(request);
+    const { rows } = await this.db.query<{ deleted: number }>(
+      'compactEvents',
+      this.st.compactEvents,
+      [request.types, Math.ceil(request.before), request.limit],
+    );
+    return rows[0]?.deleted ?? 0;
+  }
+
   // schedules
 
   async upsertSchedule(schedule: ScheduleUpsert): Promise<ScheduleRecord> {
@@ -480,5 +500,39 @@ export class PostgresStorage implements Storage {
 
   async unregisterWorker(workerId: string): Promise<void> {
     await this.db.query('unregisterWorker', this.st.unregisterWorker, [workerId]);
+  }
+
+  // tenants and fair queues
+
+  upsertTenant(tenant: TenantUpsert): Promise<TenantRecord> {
+    return tenancy.upsertTenant(this.db, this.tenancySt, tenant);
+  }
+
+  getTenant(tenantId: string): Promise<TenantRecord | null> {
+    return tenancy.getTenant(this.db, this.tenancySt, tenantId);
+  }
+
+  listTenants(query: TenantQuery): Promise<Page<TenantRecord>> {
+    return tenancy.listTenants(this.db, `${this.names.quoted}.tenants`, query);
+  }
+
+  setTenantStatus(change: TenantStatusChange): Promise<TenantRecord | null> {
+    return tenancy.setTenantStatus(this.db, this.tenancySt, change);
+  }
+
+  purgeTenants(limit: number): Promise<TenantPurgeResult> {
+    return tenancy.purgeTenants(this.db, this.tenancySt, limit);
+  }
+
+  async setFairness(spec: FairnessSpec): Promise<void> {
+    await tenancy.setFairness(this.db, this.tenancySt, spec.queue, spec);
+  }
+
+  deleteFairness(queue: string): Promise<boolean> {
+    return tenancy.setFairness(this.db, this.tenancySt, queue, null);
+  }
+
+  listFairness(): Promise<FairnessSpec[]> {
+    return tenancy.listFairness(this.db, this.tenancySt);
   }
 }

@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import cancel from './lua/cancel.lua';
 import claim from './lua/claim.lua';
+import compactEvents from './lua/compact-events.lua';
 import complete from './lua/complete.lua';
 import depsList from './lua/deps-list.lua';
 import eventsAppend from './lua/events-append.lua';
 import eventsList from './lua/events-list.lua';
+import eventsReindex from './lua/events-reindex.lua';
 import fail from './lua/fail.lua';
 import fairnessSet from './lua/fairness-set.lua';
 import heartbeat from './lua/heartbeat.lua';
@@ -49,10 +51,12 @@ const deleting = [base, ready, deleteLib];
 const sources = {
   cancel: [...changing, cancel],
   claim: [...changing, claim],
+  compactEvents: [base, compactEvents],
   complete: [...changing, complete],
   depsList: [base, depsList],
   eventsAppend: [base, eventsAppend],
   eventsList: [base, eventsList],
+  eventsReindex: [base, eventsReindex],
   fail: [...changing, fail],
   heartbeat: [...changing, heartbeat],
   fairnessSet: [...changing, fairnessSet],

@@ -4,7 +4,9 @@ import {
   type CancelResult,
   type ClaimedRun,
   type ClaimRequest,
+  type CompactEventsRequest,
   type CompleteRequest,
+  checkCompactEventsRequest,
   type DependencyRecord,
   type EventQuery,
   type EventRecord,
@@ -69,6 +71,10 @@ import { ScriptRunner } from './scripts.js';
 import { isRejection, type Rejection, rejectionError, TenancyStore } from './tenancy.js';
 
 const SCHEMA_VERSION = '1';
+/** Field of the "meta" hash set once the events of the namespace are indexed by type. */
+const REINDEX_FIELD = 'eventTypesIndexed';
+/** Events that one call of events-reindex.lua examines. */
+const REINDEX_BATCH = 2_000;
 
 // The stalled error's message, with markers that reclaim.lua replaces by run id and attempt.
 const STALLED_ATTEMPT_MARKER = 918_273_645;
@@ -127,8 +133,28 @@ export class RedisStorage implements Storage {
       );
       throw new StorageError(this.name, 'migrate', problem);
     }
+    await this.#indexEventTypes(metaKey);
     await checkPersistence(connection, this.#logger);
     this.#pruner.start();
+  }
+
+  /**
+   * Indexes events written before the compaction indexes "evt:<type>" existed, once per
+   * namespace, in batches of {@link REINDEX_BATCH}. Runs again after a crash midway; writing
+   * an indexed event again changes nothing.
+   */
+  async #indexEventTypes(metaKey: string): Promise<void> {
+    const connection = this.#runner.connection;
+    const done = await this.#runner.call('migrate', () => connection.hget(metaKey, REINDEX_FIELD));
+    if (done === '1') return;
+    let cursor: string | null = ABSENT;
+    while (cursor !== null) {
+      cursor = await this.#runner.read<string | null>('migrate', 'eventsReindex', [
+        cursor,
+        String(REINDEX_BATCH),
+      ]);
+    }
+    await this.#runner.call('migrate', () => connection.hset(metaKey, REINDEX_FIELD, '1'));
   }
 
   async close(): Promise<void> {
@@ -322,6 +348,12 @@ export class RedisStorage implements Storage {
       args.push(event.runId, event.type, optional(event.data), optional(event.attempt));
     }
     await this.#runner.read<number>('appendEvents', 'eventsAppend', args);
+  }
+
+  async compactEvents(request: CompactEventsRequest): Promise<number> {
+    checkCompactEventsRequest(request);
+    const args = [String(Math.ceil(request.before)), String(request.limit), ...request.types];
+    return await this.#runner.read<number>('compactEvents', 'compactEvents', args);
   }
 
   async listEvents(query: EventQuery): Promise<Page<EventRecord>> {

@@ -2,11 +2,13 @@ import type {
   CancelResult,
   ClaimedRun,
   ClaimRequest,
+  CompactEventsRequest,
   CompleteRequest,
   DependencyRecord,
   EventQuery,
   EventRecord,
   FailRequest,
+  FairnessSpec,
   FireScheduleRequest,
   FireScheduleResult,
   GroupCounts,
@@ -28,6 +30,11 @@ import type {
   Storage,
   StorageListener,
   SuspendRequest,
+  TenantPurgeResult,
+  TenantQuery,
+  TenantRecord,
+  TenantStatusChange,
+  TenantUpsert,
   WorkerInfo,
 } from '@zapjobs/core/storage';
 import { InvalidOptionError } from '@zapjobs/core/storage';
@@ -45,6 +52,8 @@ import { NotificationPoller } from './internal/notifications.js';
 import * as runs from './internal/runs.js';
 import * as schedules from './internal/schedules.js';
 import * as state from './internal/state.js';
+import { needsTenantClaim, tenantClaim } from './internal/tenant-claims.js';
+import * as tenants from './internal/tenants.js';
 
 /** Options of {@link SqliteStorage}. */
 export interface SqliteStorageOptions {
@@ -52,7 +61,9 @@ export interface SqliteStorageOptions {
   path: string;
   /**
    * How long SQLite waits for another connection's write lock before reporting the database
-   * busy, in milliseconds. The wait blocks this process's event loop. Default 1000.
+   * busy, in milliseconds. The wait blocks this process's event loop, so it is kept short:
+   * after it, the operation retries with backoff that does not block (see
+   * `busyRetryTimeoutMs`). Default 10.
    */
   busyTimeoutMs?: number;
   /**
@@ -106,7 +117,7 @@ export class SqliteStorage implements Storage {
     this.path = options.path;
     this.conn = new Connection({
       path: options.path,
-      busyTimeoutMs: options.busyTimeoutMs ?? 1_000,
+      busyTimeoutMs: options.busyTimeoutMs ?? 10,
       busyRetryTimeoutMs: options.busyRetryTimeoutMs ?? 60_000,
       synchronous,
     });
@@ -168,7 +179,9 @@ export class SqliteStorage implements Storage {
       hasClaimable(this.conn, request.queues, Date.now()),
     );
     if (!due) return [];
-    return this.conn.write('claim', (tx) => claim(tx, request));
+    return this.conn.write('claim', (tx) =>
+      needsTenantClaim(tx, request.queues) ? tenantClaim(tx, request) : claim(tx, request),
+    );
   }
 
   heartbeat(leaseRefs: readonly LeaseRef[], leaseMs: number): Promise<string[]> {
@@ -251,6 +264,10 @@ export class SqliteStorage implements Storage {
 
   listEvents(query: EventQuery): Promise<Page<EventRecord>> {
     return this.conn.read('listEvents', () => events.listEvents(this.conn, query));
+  }
+
+  compactEvents(request: CompactEventsRequest): Promise<number> {
+    return this.conn.write('compactEvents', (tx) => events.compactEvents(tx, request));
   }
 
   // schedules
@@ -342,5 +359,39 @@ export class SqliteStorage implements Storage {
 
   unregisterWorker(workerId: string): Promise<void> {
     return this.conn.write('unregisterWorker', (tx) => admin.unregisterWorker(tx, workerId));
+  }
+
+  // tenants and fair queues
+
+  upsertTenant(tenant: TenantUpsert): Promise<TenantRecord> {
+    return this.conn.write('upsertTenant', (tx) => tenants.upsertTenant(tx, tenant));
+  }
+
+  getTenant(tenantId: string): Promise<TenantRecord | null> {
+    return this.conn.read('getTenant', () => tenants.getTenant(this.conn, tenantId));
+  }
+
+  listTenants(query: TenantQuery): Promise<Page<TenantRecord>> {
+    return this.conn.read('listTenants', () => tenants.listTenants(this.conn, query));
+  }
+
+  setTenantStatus(change: TenantStatusChange): Promise<TenantRecord | null> {
+    return this.conn.write('setTenantStatus', (tx) => tenants.setTenantStatus(tx, change));
+  }
+
+  purgeTenants(limit: number): Promise<TenantPurgeResult> {
+    return this.conn.write('purgeTenants', (tx) => tenants.purgeTenants(tx, limit));
+  }
+
+  setFairness(spec: FairnessSpec): Promise<void> {
+    return this.conn.write('setFairness', (tx) => tenants.setFairness(tx, spec));
+  }
+
+  deleteFairness(queue: string): Promise<boolean> {
+    return this.conn.write('deleteFairness', (tx) => tenants.deleteFairness(tx, queue));
+  }
+
+  listFairness(): Promise<FairnessSpec[]> {
+    return this.conn.read('listFairness', () => tenants.listFairness(this.conn));
   }
 }

@@ -3,6 +3,7 @@ import type { NewRun, RunState } from '@zapjobs/core/storage';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SqliteStorage } from '../src/index.js';
+import { MIGRATIONS } from '../src/sql/schema.js';
 import { createTempStorage, removeTempDir, type SqliteDescriptor } from './helpers.js';
 import { forkFixture } from './processes.js';
 
@@ -155,7 +156,7 @@ describe('several processes on one file', () => {
     const db = new Database(path, { readonly: true });
     try {
       const versions = db.prepare('SELECT version FROM zapjobs_migrations').pluck().all();
-      expect(versions).toEqual([1]);
+      expect(versions).toEqual(MIGRATIONS.map((migration) => migration.version));
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       db.close();

@@ -3,6 +3,7 @@ import { InvalidOptionError, type NewRun } from '@zapjobs/core/storage';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStorage } from '../src/index.js';
+import { MIGRATIONS } from '../src/sql/schema.js';
 import { createTempStorage, removeTempDir, type SqliteDescriptor } from './helpers.js';
 
 function run(overrides: Partial<NewRun> = {}): NewRun {
@@ -53,14 +54,17 @@ describe('SqliteStorage', () => {
       .prepare('SELECT version FROM zapjobs_migrations')
       .pluck()
       .all();
-    expect(versions).toEqual([1]);
+    expect(versions).toEqual(MIGRATIONS.map((migration) => migration.version));
   });
 
   it('migrate rejects a file from a newer version', async () => {
     storage.database
       .prepare('INSERT INTO zapjobs_migrations (version, name, applied_at) VALUES (?, ?, ?)')
       .run(999, 'from the future', Date.now());
-    await expect(storage.migrate()).rejects.toThrow(/schema version 1 or older.*version 999/);
+    const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+    await expect(storage.migrate()).rejects.toThrow(
+      new RegExp(`schema version ${latest} or older.*version 999`),
+    );
   });
 
   it('invalid options are rejected with the option name', () => {

@@ -35,6 +35,7 @@ export function buildContext(
     runId: run.id,
     job: run.job,
     queue: run.queue,
+    tenantId: run.tenantId,
     attempt: run.attempt,
     maxAttempts: run.maxAttempts,
     signal: controller.signal,

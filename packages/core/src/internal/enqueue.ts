@@ -3,9 +3,11 @@
  * a rejected enqueue never reaches the storage.
  */
 import { ValidationError } from '../errors.js';
+import { applyUniqueOption } from '../flow/unique.js';
 import type { AnyJob } from '../job.js';
 import type { EnqueueOptions } from '../run.js';
 import type { NewRun } from '../storage/contract.js';
+import { currentTenantId } from '../tenancy/context.js';
 import {
   buildStoredMetadata,
   type ResolvedEnqueueOptions,
@@ -32,12 +34,14 @@ export function buildNewRun(
 ): BuiltRun {
   const resolved = resolveEnqueueOptions(job, options);
 
-  const serializedInput = serializePayload(input, {
+  // A parent's output replaces the input when the run is released; the worker checks it then.
+  const fromParent = resolved.settings.inputFromParent === true;
+  const serializedInput = serializePayload(fromParent && input === undefined ? null : input, {
     what: `Input of job "${job.name}"`,
     root: 'input',
     maxBytes: maxPayloadBytes,
   });
-  const issues = checkSchema(job.input, input);
+  const issues = fromParent ? [] : checkSchema(job.input, input);
   if (issues.length > 0) throw new ValidationError(job.name, issues);
 
   const run: NewRun = {
@@ -58,10 +62,20 @@ export function buildNewRun(
       onConflict: 'ignore',
     };
   }
+  if (options?.unique !== undefined) {
+    applyUniqueOption(run, options.unique, {
+      delayMs: options.delayMs,
+      runAt: resolved.runAt,
+      idempotencyKey: resolved.idempotencyKey,
+    });
+  }
   if (resolved.dependsOn !== undefined) run.dependsOn = resolved.dependsOn;
   if (resolved.groupId !== undefined) run.groupId = resolved.groupId;
   if (resolved.partitionKey !== undefined) run.partitionKey = resolved.partitionKey;
-  if (resolved.tenantId !== undefined) run.tenantId = resolved.tenantId;
+  // A run enqueued without a tenant inside a tenant scope (such as a handler of that
+  // tenant's run) belongs to the scope's tenant.
+  const tenantId = resolved.tenantId ?? currentTenantId();
+  if (tenantId !== undefined) run.tenantId = tenantId;
 
   const metadata = buildStoredMetadata(resolved.metadata, resolved.settings);
   if (metadata !== undefined) {

@@ -2,12 +2,15 @@
  * One attempt of a claimed run: build the context, run the plugin wrappers and the handler
  * under the run's timeout, check the output, and store the outcome fenced by the lease.
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   JobTimeoutError,
   NonRetryableError,
   OutputValidationError,
   UnknownJobError,
 } from '../errors.js';
+import { checkInputFromParent } from '../flow/continuations.js';
 import type { AnyJob } from '../job.js';
 import type { Logger } from '../logger.js';
 import { childLogger } from '../logger.js';
@@ -38,6 +41,8 @@ export interface ActiveRun {
   discarded: boolean;
   /** Set once the outcome is being stored; from then on the storage's fencing decides. */
   storing: boolean;
+  /** Set when the handler returned or was abandoned, which frees the worker's slot. */
+  handlerFinished: boolean;
   /** Local time by which the lease surely expired unless a heartbeat extended it. */
   leaseDeadline: number;
 }
@@ -52,11 +57,23 @@ export interface ExecutionEnv {
   readonly events: EventSink;
   /** Marks the run's lease lost: aborts the handler with `reason` and discards its outcome. */
   loseLease(active: ActiveRun, reason: Error): void;
+  /**
+   * Frees the run's slot when its handler finished. The lease stays held, and heartbeats go
+   * on, until the outcome is stored.
+   */
+  handlerFinished(active: ActiveRun): void;
+  /** Aborted when the worker stops waiting for outcomes to be stored (forced stop). */
+  storingAbandoned(): AbortSignal;
 }
 
 type Outcome =
   | { kind: 'completed'; output: unknown; serialized: string }
   | { kind: 'failed'; error: unknown };
+
+/** First wait before storing an outcome again after a storage error, in ms. */
+const STORE_RETRY_FIRST_MS = 50;
+/** Longest wait between tries to store an outcome, in ms. */
+const STORE_RETRY_MAX_MS = 1_000;
 
 /** Executes one attempt and stores its outcome. Never rejects. */
 export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Promise<void> {
@@ -67,6 +84,7 @@ export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Prom
     runId: run.id,
     job: run.job,
     queue: run.queue,
+    tenantId: run.tenantId,
     attempt: run.attempt,
     workerId: env.workerId,
   });
@@ -91,6 +109,10 @@ export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Prom
         }
       : await runHandler(env, active, job, settings, metadata, logger, recorder);
 
+  const durationMs = Date.now() - startedAt;
+  env.handlerFinished(active);
+  // From here on the storage's fencing decides whether the outcome counts.
+  if (!active.discarded) active.storing = true;
   await recorder?.flush();
   if (active.discarded) {
     logger.warn(
@@ -101,19 +123,10 @@ export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Prom
     return;
   }
 
-  active.storing = true;
-  try {
-    if (outcome.kind === 'completed') {
-      await storeCompletion(env, active, logger, outcome, Date.now() - startedAt);
-    } else {
-      await storeFailure(env, active, job, settings, logger, outcome.error);
-    }
-  } catch (error) {
-    logger.error(
-      { err: error },
-      `Failed to store the outcome of run ${run.id} (attempt ${run.attempt}); the lease will ` +
-        `expire and the run will be retried: ${errorMessage(error)}`,
-    );
+  if (outcome.kind === 'completed') {
+    await storeCompletion(env, active, logger, outcome, durationMs);
+  } else {
+    await storeFailure(env, active, job, settings, logger, outcome.error);
   }
 }
 
@@ -145,6 +158,7 @@ async function runHandler(
   aborted.catch(() => undefined);
 
   try {
+    if (settings.inputFromParent === true) checkInputFromParent(job, run);
     const execution = invoke(env, active, job, metadata, logger, recorder);
     execution.catch(() => undefined);
     const output = await Promise.race([execution, aborted]);
@@ -228,7 +242,12 @@ async function storeCompletion(
   durationMs: number,
 ): Promise<void> {
   const { run, lease } = active;
-  const stored = await env.completes.add({ ...lease, output: outcome.serialized });
+  const sent = await sendOutcome(env, active, logger, () =>
+    env.completes.add({ ...lease, output: outcome.serialized }),
+  );
+  if (sent === null) return;
+  // A try that reported an error may have committed, so a retry finds the lease gone.
+  const stored = sent.stored || (sent.retried && (await completedEarlier(env, run)));
   if (!stored) {
     logger.warn({}, `Run ${run.id} completed, but its lease was lost; the outcome was discarded`);
     return;
@@ -238,6 +257,7 @@ async function storeCompletion(
     runId: run.id,
     job: run.job,
     queue: run.queue,
+    tenantId: run.tenantId,
     attempt: run.attempt,
     durationMs,
     output: outcome.output,
@@ -265,9 +285,18 @@ async function storeFailure(
           logger,
         );
 
-  const stored = await env.fails.add({ ...lease, error, retryDelayMs });
-  if (!stored) {
-    logger.warn({}, `Run ${run.id} failed, but its lease was lost; the outcome was discarded`);
+  const sent = await sendOutcome(env, active, logger, () =>
+    env.fails.add({ ...lease, error, retryDelayMs }),
+  );
+  if (sent === null) return;
+  if (!sent.stored) {
+    logger.warn(
+      {},
+      sent.retried
+        ? `Run ${run.id} failed, and a retried store found its lease no longer held: an ` +
+            'earlier try that reported an error stored the failure, or the lease expired'
+        : `Run ${run.id} failed, but its lease was lost; the outcome was discarded`,
+    );
     return;
   }
 
@@ -282,6 +311,7 @@ async function storeFailure(
       runId: run.id,
       job: run.job,
       queue: run.queue,
+      tenantId: run.tenantId,
       attempt: run.attempt,
       maxAttempts: run.maxAttempts,
       delayMs: retryDelayMs,
@@ -299,11 +329,74 @@ async function storeFailure(
   emitFailed(env, run, error);
 }
 
+/**
+ * Sends an outcome, retrying failed sends with exponential backoff while the lease is held:
+ * until the lease deadline as it stood at the first failure, or earlier when a heartbeat
+ * finds the lease gone or the worker abandons stored outcomes. The run stays in the worker's
+ * active set meanwhile, so heartbeats keep its lease. Returns the storage's answer and
+ * whether it came from a retry, or null after giving up; the lease then expires and the run
+ * is retried by stall recovery.
+ */
+async function sendOutcome(
+  env: ExecutionEnv,
+  active: ActiveRun,
+  logger: Logger,
+  send: () => Promise<boolean>,
+): Promise<{ stored: boolean; retried: boolean } | null> {
+  const { run } = active;
+  let retryDeadline = Number.POSITIVE_INFINITY;
+  let delayMs = STORE_RETRY_FIRST_MS;
+  for (let failures = 0; ; failures++) {
+    try {
+      return { stored: await send(), retried: failures > 0 };
+    } catch (error) {
+      if (failures === 0) retryDeadline = active.leaseDeadline;
+      const abandoned = env.storingAbandoned().aborted;
+      const waitMs = delayMs * (0.5 + Math.random() / 2);
+      const deadline = Math.min(retryDeadline, active.leaseDeadline);
+      if (abandoned || Date.now() + waitMs >= deadline) {
+        const why = abandoned ? 'the worker is stopping' : 'its lease expires';
+        logger.error(
+          { err: error, tries: failures + 1 },
+          `Failed to store the outcome of run ${run.id} (attempt ${run.attempt}) after ` +
+            `${failures + 1} tries; giving up because ${why}. The run is retried once its lease ` +
+            `expires: ${errorMessage(error)}`,
+        );
+        return null;
+      }
+      if (failures === 0) {
+        logger.warn(
+          { err: error },
+          `Failed to store the outcome of run ${run.id} (attempt ${run.attempt}); retrying ` +
+            `while its lease is held: ${errorMessage(error)}`,
+        );
+      }
+      await sleep(waitMs, undefined, { signal: env.storingAbandoned() }).catch(() => undefined);
+      delayMs = Math.min(delayMs * 2, STORE_RETRY_MAX_MS);
+    }
+  }
+}
+
+/** Checks whether a run was completed by this attempt, after a complete that reported an error. */
+async function completedEarlier(env: ExecutionEnv, run: ClaimedRun): Promise<boolean> {
+  try {
+    const record = await env.internals.storage.getRun(run.id);
+    return (
+      record?.state === 'completed' &&
+      record.attempt === run.attempt &&
+      record.workerId === env.workerId
+    );
+  } catch {
+    return false;
+  }
+}
+
 function emitFailed(env: ExecutionEnv, run: ClaimedRun, error: SerializedError): void {
   env.internals.bus.emit('job.failed', {
     runId: run.id,
     job: run.job,
     queue: run.queue,
+    tenantId: run.tenantId,
     attempt: run.attempt,
     error,
   });

@@ -10,6 +10,7 @@ import {
   type RunFilter,
   type RunState,
 } from '../storage/contract.js';
+import { checkTenantId } from '../tenancy/tenant-id.js';
 import {
   assertKnownKeys,
   assertPlainObject,
@@ -35,7 +36,9 @@ export function buildRunFilter(options: ListRunsOptions, paged: boolean): RunFil
   if (options.queue !== undefined) filter.queue = checkName('queue', options.queue);
   if (options.job !== undefined) filter.job = checkName('job', options.job);
   if (options.groupId !== undefined) filter.groupId = checkName('groupId', options.groupId);
-  if (options.tenantId !== undefined) filter.tenantId = checkName('tenantId', options.tenantId);
+  if (options.tenantId !== undefined) {
+    filter.tenantId = checkTenantId('tenantId', options.tenantId);
+  }
   if (options.partitionKey !== undefined) {
     filter.partitionKey = checkName('partitionKey', options.partitionKey);
   }
@@ -59,7 +62,7 @@ export function buildEventQuery(options: ListEventsOptions): EventQuery {
   assertPlainObject('options', options);
   assertKnownKeys(
     options,
-    ['runId', 'groupId', 'types', 'since', 'until', 'limit', 'cursor'],
+    ['runId', 'groupId', 'types', 'since', 'until', 'tenantId', 'limit', 'cursor'],
     '',
     ' of listEvents',
   );
@@ -82,6 +85,9 @@ export function buildEventQuery(options: ListEventsOptions): EventQuery {
   }
   if (options.since !== undefined) query.since = checkTime('since', options.since);
   if (options.until !== undefined) query.until = checkTime('until', options.until);
+  if (options.tenantId !== undefined) {
+    query.tenantId = checkTenantId('tenantId', options.tenantId);
+  }
   if (options.cursor !== undefined) query.cursor = checkCursor(options.cursor);
   return query;
 }

@@ -41,7 +41,13 @@ export async function reclaimExpiredRuns(
           `${run.maxAttempts}: its lease expired without a heartbeat, so it ` +
           (willRetry ? 'is available again' : 'moved to dead letter'),
       );
-      const event = { runId: run.runId, job: run.job, queue: run.queue, attempt: run.attempt };
+      const event = {
+        runId: run.runId,
+        job: run.job,
+        queue: run.queue,
+        tenantId: run.tenantId ?? null,
+        attempt: run.attempt,
+      };
       bus.emit('job.stalled', { ...event, willRetry });
       if (!willRetry) {
         const error = serializeError(new StalledError(run.runId, run.attempt));

@@ -5,6 +5,7 @@ import { InvalidOptionError } from '../errors.js';
 import type { AnyJob, BackoffOptions, JobDefaults } from '../job.js';
 import type { Dependency, EnqueueOptions } from '../run.js';
 import type { HistoryLevel, NewDependency } from '../storage/contract.js';
+import { checkTenantId } from '../tenancy/tenant-id.js';
 import { checkBackoff } from './backoff.js';
 import {
   assertKnownKeys,
@@ -34,6 +35,7 @@ const ENQUEUE_KEYS = [
   'delayMs',
   'runAt',
   'idempotencyKey',
+  'unique',
   'dependsOn',
   'groupId',
   'partitionKey',
@@ -56,6 +58,8 @@ const DEFAULT_KEYS = [
 export interface RunSettings {
   backoff?: BackoffOptions;
   timeoutMs?: number;
+  /** Set when a parent passes its output as the run's input, which the worker then checks. */
+  inputFromParent?: boolean;
 }
 
 /** Enqueue options after checks, with the job's defaults applied. */
@@ -147,10 +151,13 @@ export function resolveEnqueueOptions(
     resolved.idempotencyKey = checkName('idempotencyKey', o.idempotencyKey);
   }
   if (o.dependsOn !== undefined) resolved.dependsOn = checkDependencies(o.dependsOn);
+  if (resolved.dependsOn?.some((dependency) => dependency.passOutput)) {
+    settings.inputFromParent = true;
+  }
   if (o.groupId !== undefined) resolved.groupId = checkName('groupId', o.groupId);
   if (o.partitionKey !== undefined)
     resolved.partitionKey = checkName('partitionKey', o.partitionKey);
-  if (o.tenantId !== undefined) resolved.tenantId = checkName('tenantId', o.tenantId);
+  if (o.tenantId !== undefined) resolved.tenantId = checkTenantId('tenantId', o.tenantId);
   if (o.metadata !== undefined) resolved.metadata = checkMetadata(o.metadata);
   if (o.transaction !== undefined) resolved.transaction = o.transaction;
   return resolved;
@@ -233,7 +240,10 @@ export function buildStoredMetadata(
   metadata: Record<string, unknown> | undefined,
   settings: RunSettings,
 ): Record<string, unknown> | undefined {
-  const hasSettings = settings.backoff !== undefined || settings.timeoutMs !== undefined;
+  const hasSettings =
+    settings.backoff !== undefined ||
+    settings.timeoutMs !== undefined ||
+    settings.inputFromParent === true;
   if (!hasSettings) return metadata;
   return { ...(metadata ?? {}), [SETTINGS_KEY]: settings };
 }

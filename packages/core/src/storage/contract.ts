@@ -15,8 +15,21 @@
  *   same atomic operation as the change, unless the run's `historyLevel` is `off`.
  * - Batch methods return one result per request item, in request order.
  * - A backend throws only for infrastructure failures (connection lost, disk full). Expected
- *   outcomes such as a lost lease or an unknown run id are return values.
+ *   outcomes such as a lost lease or an unknown run id are return values. The exceptions are
+ *   the tenancy rejections of `insertRuns` (see {@link Storage.insertRuns}), which abort the
+ *   whole call.
  */
+
+import type {
+  FairnessSpec,
+  TenantPurgeResult,
+  TenantQuery,
+  TenantRecord,
+  TenantStatusChange,
+  TenantUpsert,
+} from './tenancy-contract.js';
+
+export * from './tenancy-contract.js';
 
 /**
  * Run states.
@@ -62,6 +75,27 @@ export type HistoryLevel = 'full' | 'lifecycle' | 'off';
  * `released` (lease given back by a stopping worker), `suspended`, `resumed` (a suspended run
  * became available), `dependencies-met` (a waiting run's parents all finished),
  * `signal` (a signal was delivered), `progress` (progress reported; `full` history only).
+ *
+ * The `data` of each lifecycle event is exactly this JSON on every backend (object keys in
+ * any order; `?` marks a key that is present only when it has a value):
+ *
+ * - `enqueued`: `null`.
+ * - `started`: `{"workerId": string}`, the claiming worker.
+ * - `completed`: `null` (the output is on the run).
+ * - `failed`: `{"error": SerializedError}`, also for the last attempt of a stalled run.
+ * - `retrying`: `{"error": SerializedError, "delayMs": number}` after a failed attempt, with
+ *   the `retryDelayMs` that `fail` received. `{"manual": true}` with `attempt` 0 when
+ *   `retryRuns` moved the run back from `failed` or `cancelled`.
+ * - `cancelled`: `null` for `cancel`. `{"reason": "dependency"}` when a dependency condition
+ *   can no longer be met or a parent does not exist (`listDependencies` names the parent).
+ * - `stalled`: `{"workerId": string | null, "willRetry": boolean}`, the worker whose lease
+ *   expired and whether attempts remain (when none remain, `failed` follows).
+ * - `released`, `resumed`, `dependencies-met`: `null`.
+ * - `suspended`: `{"wakeAt"?: number, "signal"?: string}`, the absolute wake-up time on the
+ *   storage clock (with `wakeAfterMs` already added) and the awaited signal; `{}` when the
+ *   run waits for neither.
+ * - `signal`: `{"name": string}`. The payload is in state key `signal:<name>`.
+ * - `progress`: the serialized progress, as given to `setProgress`.
  */
 export type LifecycleEventType =
   | 'enqueued'
@@ -247,6 +281,8 @@ export interface ReclaimedRun {
   maxAttempts: number;
   /** `available` when attempts remain, `failed` when the expired attempt was the last. */
   state: 'available' | 'failed';
+  /** The run's tenant, for events and metrics; absent when the backend does not report it. */
+  tenantId?: string | null;
 }
 
 export interface SuspendRequest extends LeaseRef {
@@ -310,9 +346,43 @@ export interface EventQuery {
   since?: number;
   /** Exclusive upper bound on `at`. */
   until?: number;
+  /** Only events of runs of this tenant. */
+  tenantId?: string;
   limit: number;
   /** Cursor returned by the previous page. Events are returned oldest first. */
   cursor?: string;
+}
+
+/**
+ * Lifecycle event types that event compaction never deletes: every one except `progress`.
+ * Replay and timelines are rebuilt from them.
+ */
+export const COMPACTION_KEPT_TYPES: readonly LifecycleEventType[] = [
+  'enqueued',
+  'started',
+  'completed',
+  'failed',
+  'retrying',
+  'cancelled',
+  'stalled',
+  'released',
+  'suspended',
+  'resumed',
+  'dependencies-met',
+  'signal',
+];
+
+/** Which events {@link Storage.compactEvents} deletes. */
+export interface CompactEventsRequest {
+  /**
+   * Event types to delete, such as `log` and `progress`. Never empty, and never a type of
+   * {@link COMPACTION_KEPT_TYPES}.
+   */
+  types: readonly string[];
+  /** Deletes only events whose `at` is before this time (exclusive), on the storage clock. */
+  before: number;
+  /** Maximum number of events to delete in this call, an integer from 1. */
+  limit: number;
 }
 
 export interface RunFilter {
@@ -471,6 +541,11 @@ export interface Storage {
    * two runs in one call with the same key behave as if inserted one after the other.
    * A run with dependencies starts `waiting` unless every parent already finished, in which
    * case it is released (or cancelled, when a condition can no longer be met) at once.
+   *
+   * Tenancy: the call inserts nothing and throws `TenantSuspendedError` or `TenantDeletedError`
+   * (from `@zapjobs/core/storage`) when a run's tenant is not `active`, and `QuotaExceededError`
+   * when the runs it creates would exceed a quota of their tenant (see {@link TenantQuotas}).
+   * Concurrent inserts from any process cannot exceed a quota together.
    */
   insertRuns(runs: readonly NewRun[], options?: InsertOptions): Promise<InsertResult[]>;
   getRun(runId: string): Promise<RunRecord | null>;
@@ -479,6 +554,10 @@ export interface Storage {
    * given queues, ordered by queue order, then priority (higher first), then `runAt`, then id.
    * Each claimed run becomes `running` with a fresh lease token, `attempt` incremented, and its
    * unique key released when its `releaseOn` is `start`. Honors every {@link LimitSpec}.
+   *
+   * Tenancy: runs of tenants that are not `active` are skipped, a tenant's `maxConcurrentRuns`
+   * holds across every claimer, and in a queue with a {@link FairnessSpec} the due runs are
+   * taken in weighted fair order of their keys instead of priority order.
    */
   claim(request: ClaimRequest): Promise<ClaimedRun[]>;
   /**
@@ -547,6 +626,15 @@ export interface Storage {
   /** Appends events; they share the run's group and tenant. Unknown run ids are skipped. */
   appendEvents(events: readonly NewEvent[]): Promise<void>;
   listEvents(query: EventQuery): Promise<Page<EventRecord>>;
+  /**
+   * Deletes up to `limit` events whose type is in `types` and whose `at` is before `before`,
+   * oldest first, and returns how many it deleted. Other events, and the ids and cursors of
+   * `listEvents`, are unaffected: a page continues after deleted events without gaps.
+   * Throws `InvalidOptionError` for a request that breaks {@link CompactEventsRequest}.
+   * Optional in the type so that a backend can be written without it; core rejects
+   * compaction with `NotSupportedError` on such a backend. Every built-in backend has it.
+   */
+  compactEvents?(request: CompactEventsRequest): Promise<number>;
 
   // schedules
 
@@ -590,4 +678,28 @@ export interface Storage {
   /** Workers seen within `seenWithinMs`. */
   listWorkers(seenWithinMs: number): Promise<WorkerInfo[]>;
   unregisterWorker(workerId: string): Promise<void>;
+
+  // tenants and fair scheduling (see tenancy-contract.ts). Optional so that a backend can be
+  // written without them; core rejects tenant features with an error naming the backend.
+
+  /** Creates a tenant or replaces its weight, quotas and metadata; the status is kept. */
+  upsertTenant?(tenant: TenantUpsert): Promise<TenantRecord>;
+  getTenant?(tenantId: string): Promise<TenantRecord | null>;
+  listTenants?(query: TenantQuery): Promise<Page<TenantRecord>>;
+  /**
+   * Sets a tenant's status; `deleted` also records `deletedAt` (now) and `purgeAt`, and any
+   * other status clears both. Returns the updated tenant, or null when it is not registered.
+   */
+  setTenantStatus?(change: TenantStatusChange): Promise<TenantRecord | null>;
+  /**
+   * Deletes the data of `deleted` tenants whose `purgeAt` has passed, oldest `purgeAt` first:
+   * up to `limit` runs with their events, state, dependency edges and unique keys. A tenant
+   * with no run left loses its schedules, quota counters and fairness state, and its record.
+   */
+  purgeTenants?(limit: number): Promise<TenantPurgeResult>;
+  /** Makes a queue fair, or replaces its fairness; runs already queued follow it at once. */
+  setFairness?(spec: FairnessSpec): Promise<void>;
+  /** Returns the queue to plain claim order. False when it was not fair. */
+  deleteFairness?(queue: string): Promise<boolean>;
+  listFairness?(): Promise<FairnessSpec[]>;
 }

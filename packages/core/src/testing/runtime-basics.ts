@@ -93,7 +93,12 @@ export function describeRuntimeBasics(options: ConformanceOptions): void {
       const { zap } = await harness.client({ jobs: [add, other] });
       const first = await zap.enqueue(add, { a: 1, b: 1 }, { idempotencyKey: 'order-42' });
       const second = await zap.enqueue(add, { a: 9, b: 9 }, { idempotencyKey: 'order-42' });
-      expect(second).toEqual({ runId: first.runId, created: false, state: 'available' });
+      expect(second).toEqual({
+        runId: first.runId,
+        created: false,
+        replaced: false,
+        state: 'available',
+      });
       const run = await zap.getRun(first.runId);
       expect(run?.input).toEqual({ a: 1, b: 1 });
 
@@ -136,13 +141,20 @@ export function describeRuntimeBasics(options: ConformanceOptions): void {
         'job.started',
         'job.completed',
       ]);
-      expect(seen[0]?.event).toEqual({ runId, job: flaky.name, queue: 'default', created: true });
+      expect(seen[0]?.event).toEqual({
+        runId,
+        job: flaky.name,
+        queue: 'default',
+        created: true,
+        tenantId: null,
+      });
       expect(seen[1]?.event).toEqual({
         runId,
         job: flaky.name,
         queue: 'default',
         attempt: 1,
         workerId: worker.id,
+        tenantId: null,
       });
       expect(seen[2]?.event).toMatchObject({
         runId,
@@ -355,7 +367,7 @@ export function describeRuntimeBasics(options: ConformanceOptions): void {
       const { runId } = await zap.enqueue(never, {}, { delayMs: 200 });
       expect(await zap.cancel(runId)).toEqual({ cancelled: true, state: 'cancelled' });
       expect(await zap.cancel(runId)).toEqual({ cancelled: false, state: 'cancelled' });
-      expect(cancelled.map((entry) => entry.event)).toEqual([{ runId }]);
+      expect(cancelled.map((entry) => entry.event)).toEqual([{ runId, tenantId: null }]);
 
       await zap.createWorker(FAST_WORKER).start();
       await new Promise((resolve) => setTimeout(resolve, 400));

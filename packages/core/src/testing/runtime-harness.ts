@@ -9,6 +9,7 @@ import type { AnyJob } from '../job.js';
 import type { Logger } from '../logger.js';
 import type { Plugin } from '../plugin.js';
 import type { Storage } from '../storage/contract.js';
+import type { TelemetryOptions } from '../telemetry/telemetry.js';
 import type { WorkerOptions } from '../worker.js';
 import type { ConformanceOptions, StorageHandle } from './options.js';
 
@@ -73,6 +74,8 @@ export interface ClientSetup {
   jobs?: AnyJob[];
   plugins?: Plugin[];
   maxPayloadBytes?: number;
+  /** OpenTelemetry providers of the client. */
+  telemetry?: TelemetryOptions;
   /** Wraps the storage the client uses, for fault injection or call recording. */
   wrap?: (storage: Storage) => Storage;
 }
@@ -120,6 +123,7 @@ export function useRuntimeHarness(options: ConformanceOptions) {
       logger,
     };
     if (setup.maxPayloadBytes !== undefined) clientOptions.maxPayloadBytes = setup.maxPayloadBytes;
+    if (setup.telemetry !== undefined) clientOptions.telemetry = setup.telemetry;
     const zap = new ZapJobs(clientOptions);
     cleanups.push(() => zap.close());
     await zap.init();

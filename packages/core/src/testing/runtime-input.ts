@@ -198,6 +198,34 @@ export function describeRuntimeInput(options: ConformanceOptions): void {
       await expectNothingStored(zap);
     });
 
+    it('unregistered job with invalid defaults is rejected', async () => {
+      const { zap } = await harness.client({ jobs: [person] });
+      const adhoc = defineJob({
+        ...anything,
+        name: 'conformance.adhoc',
+        defaults: { attempts: 0, priority: 1.5, queue: '' },
+      });
+      await expect(zap.enqueue(adhoc, { value: 1 })).rejects.toThrow(
+        'Invalid option defaults.queue of job "conformance.adhoc": "". Expected a non-empty ' +
+          'string of at most 255 characters.',
+      );
+      await expect(zap.enqueueMany([{ job: adhoc, input: { value: 1 } }])).rejects.toThrow(
+        'Invalid option defaults.queue of job "conformance.adhoc"',
+      );
+      const copy = defineJob({ ...person });
+      const duplicate = await zap
+        .enqueue(copy, { name: 'a', age: 1, tags: [] })
+        .catch((thrown: unknown) => thrown);
+      expect(duplicate).toMatchObject({ code: 'DUPLICATE_JOB', job: 'conformance.person' });
+      expect((duplicate as Error).message).toContain('passed to enqueue is a different definition');
+      await expectNothingStored(zap);
+
+      // A valid unregistered definition is still accepted.
+      const valid = defineJob({ ...anything, name: 'conformance.adhoc-valid' });
+      const { created } = await zap.enqueue(valid, { value: 1 });
+      expect(created).toBe(true);
+    });
+
     it('oversized input is rejected with size and limit', async () => {
       const { zap } = await harness.client({ jobs: [anything], maxPayloadBytes: 1_024 });
       // 600 two-byte characters: 612 UTF-16 units but 1,212 bytes of UTF-8 JSON.

@@ -134,7 +134,14 @@ export function describeRuntimeLeases(options: ConformanceOptions): void {
       expect(run.attempt).toBe(2);
       expect(run.output).toEqual({ attempt: 2 });
       expect(stalled.map((entry) => entry.event)).toEqual([
-        { runId, job: job.name, queue: 'default', attempt: 1, willRetry: true },
+        {
+          runId,
+          job: job.name,
+          queue: 'default',
+          tenantId: null,
+          attempt: 1,
+          willRetry: true,
+        },
       ]);
     });
 

@@ -7,7 +7,9 @@ import { describeRuntimeBasics } from './runtime-basics.js';
 import { describeRuntimeFailures } from './runtime-failures.js';
 import { describeRuntimeInput } from './runtime-input.js';
 import { describeRuntimeLeases } from './runtime-leases.js';
+import { describeRuntimeOutcomes } from './runtime-outcomes.js';
 import { describeRuntimeProcesses } from './runtime-processes.js';
+import { describeRuntimeTenants } from './runtime-tenants.js';
 
 /** Registers every runtime conformance test with vitest. */
 export function describeRuntime(options: ConformanceOptions): void {
@@ -15,5 +17,7 @@ export function describeRuntime(options: ConformanceOptions): void {
   describeRuntimeFailures(options);
   describeRuntimeInput(options);
   describeRuntimeLeases(options);
+  describeRuntimeOutcomes(options);
   describeRuntimeProcesses(options);
+  describeRuntimeTenants(options);
 }

@@ -2,16 +2,20 @@ import { describe } from 'vitest';
 import type { ConformanceOptions } from './options.js';
 import { describeAdmin } from './primitives/admin.js';
 import { describeClaims } from './primitives/claims.js';
+import { describeCompaction } from './primitives/compaction.js';
 import { describeControl } from './primitives/control.js';
 import { describeDependencies } from './primitives/dependencies.js';
+import { describeDependencyRace } from './primitives/dependency-race.js';
 import { describeEvents } from './primitives/events.js';
 import { describeLeases } from './primitives/leases.js';
+import { describeLifecycleData } from './primitives/lifecycle-data.js';
 import { describeLimits } from './primitives/limits.js';
 import { describeNotifications } from './primitives/notifications.js';
 import { describeReclaim } from './primitives/reclaim.js';
 import { describeRuns } from './primitives/runs.js';
 import { describeSchedules } from './primitives/schedules.js';
 import { describeState } from './primitives/state.js';
+import { describeTenancy } from './primitives/tenants.js';
 import { describeUniqueKeys } from './primitives/unique.js';
 
 /**
@@ -27,11 +31,15 @@ export function describeStoragePrimitives(options: ConformanceOptions): void {
     describeReclaim(options);
     describeControl(options);
     describeDependencies(options);
+    describeDependencyRace(options);
     describeState(options);
     describeEvents(options);
+    describeLifecycleData(options);
+    describeCompaction(options);
     describeSchedules(options);
     describeNotifications(options);
     describeLimits(options);
     describeAdmin(options);
+    describeTenancy(options);
   });
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '@zapjobs/core';
 import { StorageError, ZapJobsError } from '@zapjobs/core/storage';
 import pg from 'pg';
+import { tenancyError } from './tenancy-errors.js';
 
 export const BACKEND = 'postgres';
 
@@ -121,6 +122,8 @@ async function rollback(client: pg.PoolClient, cause: unknown): Promise<Error | 
 /** Wraps an infrastructure failure; ZapJobs errors (invalid options) pass through as they are. */
 export function toStorageError(operation: string, error: unknown): Error {
   if (error instanceof ZapJobsError) return error;
+  const rejection = tenancyError(error);
+  if (rejection !== null) return rejection;
   return new StorageError(BACKEND, operation, error);
 }
 

@@ -67,6 +67,7 @@ export function eventPageQuery(table: string, query: EventQuery): Where {
 
   if (query.runId !== undefined) add((p) => `run_id = ${p}`, query.runId);
   if (query.groupId !== undefined) add((p) => `group_id = ${p}`, query.groupId);
+  if (query.tenantId !== undefined) add((p) => `tenant_id = ${p}`, query.tenantId);
   if (query.types !== undefined) add((p) => `type = any(${p}::text[])`, [...query.types]);
   if (query.since !== undefined) add((p) => `at >= ${p}::bigint`, Math.floor(query.since));
   if (query.until !== undefined) add((p) => `at < ${p}::bigint`, Math.ceil(query.until));

@@ -5,6 +5,11 @@ import claim from '../sql/004_claim.sql';
 import finish from '../sql/005_finish.sql';
 import suspendAndSignal from '../sql/006_suspend_and_signal.sql';
 import admin from '../sql/007_admin.sql';
+import tenancyTables from '../sql/008_tenancy_tables.sql';
+import tenancyAdmission from '../sql/009_tenancy_admission.sql';
+import tenancyClaim from '../sql/010_tenancy_claim.sql';
+import settleUnderLock from '../sql/011_settle_under_lock.sql';
+import eventCompaction from '../sql/012_event_compaction.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -23,6 +28,11 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: 'finish', sql: finish },
   { version: 6, name: 'suspend and signal', sql: suspendAndSignal },
   { version: 7, name: 'admin', sql: admin },
+  { version: 8, name: 'tenancy tables', sql: tenancyTables },
+  { version: 9, name: 'tenancy admission', sql: tenancyAdmission },
+  { version: 10, name: 'tenancy claim', sql: tenancyClaim },
+  { version: 11, name: 'settle under lock', sql: settleUnderLock },
+  { version: 12, name: 'event compaction', sql: eventCompaction },
 ];
 
 /**

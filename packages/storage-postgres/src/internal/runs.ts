@@ -62,12 +62,17 @@ async function insertOn(
   run: Run,
 ): Promise<InsertResult[]> {
   const payload = encodeNewRuns(runs);
+  const tenancy = [
+    [...new Set(runs.flatMap((item) => (item.tenantId === undefined ? [] : [item.tenantId])))],
+    [...new Set(runs.map((item) => item.queue))],
+    runs.map((item) => item.id),
+  ];
   const plain = runs.every(
     (item) => item.unique === undefined && (item.dependsOn?.length ?? 0) === 0,
   );
 
   if (plain) {
-    const { rows } = await run(ctx.st.insertPlain, [payload]);
+    const { rows } = await run(ctx.st.insertPlain, [payload, ...tenancy]);
     const states = new Map(rows.map((row) => [row.run_id as string, row.state as RunState]));
     return runs.map((item) => ({
       runId: item.id,
@@ -77,7 +82,7 @@ async function insertOn(
     }));
   }
 
-  const { rows } = await run(ctx.st.insert, [payload]);
+  const { rows } = await run(ctx.st.insert, [payload, ...tenancy]);
   return rows.map((row) => ({
     runId: row.run_id as string,
     created: row.created as boolean,
@@ -200,9 +205,11 @@ export async function reclaimExpired(ctx: RunContext, limit: number): Promise<Re
   if (expired.rows[0]?.any !== true) return [];
 
   return ctx.db.transaction('reclaimExpired', async (client) => {
-    const picked = await runQuery<{ id: string; attempt: number }>(client, ctx.st.pickExpired, [
-      Math.floor(limit),
-    ]);
+    const picked = await runQuery<{ id: string; attempt: number; tenant_id: string | null }>(
+      client,
+      ctx.st.pickExpired,
+      [Math.floor(limit)],
+    );
     if (picked.rows.length === 0) return [];
     const errors = picked.rows.map((row) =>
       JSON.stringify(serializeError(new StalledError(row.id, row.attempt))),
@@ -211,6 +218,7 @@ export async function reclaimExpired(ctx: RunContext, limit: number): Promise<Re
       picked.rows.map((row) => row.id),
       errors,
     ]);
+    const tenants = new Map(picked.rows.map((row) => [row.id, row.tenant_id]));
     return rows.map((row) => ({
       runId: row.run_id as string,
       job: row.job as string,
@@ -218,6 +226,7 @@ export async function reclaimExpired(ctx: RunContext, limit: number): Promise<Re
       attempt: row.attempt as number,
       maxAttempts: row.max_attempts as number,
       state: row.state as 'available' | 'failed',
+      tenantId: tenants.get(row.run_id as string) ?? null,
     }));
   });
 }

@@ -8,10 +8,16 @@ import type { SchemaNames } from './names.js';
 export function buildStatements({ quoted: s }: SchemaNames) {
   return {
     now: statement(`select ${s}.now_ms() as now`),
-    insertPlain: statement(`select run_id, state from ${s}.insert_plain_runs($1::json)`),
-    insert: statement(`select run_id, created, replaced, state from ${s}.insert_runs($1::json)`),
+    insertPlain: statement(
+      `select run_id, state from ${s}.insert_runs_tenancy($1::json, true, $2::text[],
+       $3::text[], $4::text[])`,
+    ),
+    insert: statement(
+      `select run_id, created, replaced, state from ${s}.insert_runs_tenancy($1::json, false,
+       $2::text[], $3::text[], $4::text[])`,
+    ),
     getRun: statement(`select * from ${s}.runs where id = $1`),
-    claim: statement(`select * from ${s}.claim_runs($1, $2::text[], $3, $4)`),
+    claim: statement(`select * from ${s}.claim_runs_tenancy($1, $2::text[], $3, $4)`),
     heartbeat: statement(
       `update ${s}.runs as r set lease_expires_at = ${s}.now_ms() + $3::bigint
        from unnest($1::text[], $2::text[]) as q(id, token)
@@ -30,7 +36,7 @@ export function buildStatements({ quoted: s }: SchemaNames) {
        ) as any`,
     ),
     pickExpired: statement(
-      `select id, attempt from ${s}.runs
+      `select id, attempt, tenant_id from ${s}.runs
        where state = 'running' and lease_expires_at <= ${s}.now_ms()
        order by lease_expires_at, id
        limit $1
@@ -109,6 +115,7 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     listLimits: statement(`select * from ${s}.limits order by scope, key`),
     retryRuns: statement(`select ${s}.retry_runs($1::text[]) as moved`),
     purgeRuns: statement(`select ${s}.purge_runs($1::text[], $2::bigint, $3) as purged`),
+    compactEvents: statement(`select ${s}.compact_events($1::text[], $2::bigint, $3) as deleted`),
     registerWorker: statement(
       `insert into ${s}.workers as w (id, hostname, pid, queues, concurrency, started_at,
          last_seen_at)

@@ -41,6 +41,10 @@ local function info(id)
 end
 
 local function matches(entry, id)
+  -- "" is an entry that compaction deleted.
+  if entry == '' then
+    return false
+  end
   local parts = split(entry, '\0')
   local at = tonumber(parts[2])
   if since and at < since then

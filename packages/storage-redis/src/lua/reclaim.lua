@@ -26,7 +26,10 @@ for _, id in ipairs(expired) do
     end)
     local error_json = cjson.encode({ name = ARGV[4], code = ARGV[5], message = message })
     local will_retry = attempt < max_attempts
-    add_event(run, 'stalled', '{"willRetry":' .. tostring(will_retry) .. '}', true)
+    local worker_id = redis.call('HGET', run_key(id), 'workerId')
+    local stalled_data = '{"workerId":' .. (worker_id and cjson.encode(worker_id) or 'null') ..
+      ',"willRetry":' .. tostring(will_retry) .. '}'
+    add_event(run, 'stalled', stalled_data, true)
     if will_retry then
       -- No work notification, because the caller claims what it reclaimed and waking every
       -- idle worker would only make them race for these runs. Others see them on their next

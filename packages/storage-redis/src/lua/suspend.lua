@@ -20,6 +20,8 @@ if not wake_at and opt(ARGV[5]) then
   wake_at = NOW + tonumber(ARGV[5])
 end
 local signal = opt(ARGV[6])
+-- The event names the requested signal, not the implicit "resume".
+local requested_signal = signal
 if not wake_at and not signal then
   signal = 'resume'
 end
@@ -31,10 +33,11 @@ local details = {}
 if wake_at then
   details.wakeAt = wake_at
 end
-if signal then
-  details.signal = signal
+if requested_signal then
+  details.signal = requested_signal
 end
-add_event(run, 'suspended', next(details) and cjson.encode(details) or nil, true)
+-- cjson encodes an empty table as {}, the data of a run that waits for neither.
+add_event(run, 'suspended', cjson.encode(details), true)
 
 local signalled = signal and redis.call('HEXISTS', P .. 'st:' .. run.id, 'signal:' .. signal) == 1
 if signalled or (wake_at and wake_at <= NOW) then

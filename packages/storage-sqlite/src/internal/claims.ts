@@ -1,21 +1,24 @@
-import { randomUUID } from 'node:crypto';
 import type { ClaimedRun, ClaimRequest } from '@zapjobs/core/storage';
 import { InvalidOptionError } from '@zapjobs/core/storage';
 import {
-  CLAIM_RUN,
+  APPEND_STARTED,
+  CLAIM_RUNS,
   COUNT_RATE_CLAIMS,
   FIRST_CANDIDATES,
   hasClaimableSql,
   NEXT_CANDIDATES,
   promoteDueSql,
+  RELEASE_KEYS_ON_START,
 } from '../sql/claims.js';
 import type { Connection, Tx } from './connection.js';
 import { placeholders, wakeDueSuspended } from './control.js';
-import { appendEvent } from './events.js';
 import { type LimitRow, loadLimits } from './limits.js';
 import { type RunRow, toRunRecord } from './rows.js';
 
-/** Candidates read per query while scanning a queue. */
+/**
+ * Most candidates read per query while scanning a queue. Without job or partition limits
+ * every candidate is claimed, so a query reads only as many as there are free slots.
+ */
 const SCAN_BATCH = 100;
 /**
  * Most candidates inspected per queue and pass. Runs blocked by job or partition limits are
@@ -27,7 +30,10 @@ const SCAN_MAX = 2_000;
 /** How often a connection deletes rate-limit claim records that left every window. */
 const RATE_PRUNE_EVERY_MS = 5_000;
 
-type Candidate = Pick<RunRow, 'id' | 'job' | 'queue' | 'priority' | 'run_at' | 'partition_key'>;
+export type Candidate = Pick<
+  RunRow,
+  'id' | 'job' | 'queue' | 'priority' | 'run_at' | 'partition_key'
+>;
 
 const lastRatePruneAt = new WeakMap<object, number>();
 
@@ -47,15 +53,16 @@ export function claim(tx: Tx, request: ClaimRequest): ClaimedRun[] {
   const limits = loadLimits(tx.conn);
   pruneRateClaims(tx, limits);
   const tracker = new LimitTracker(tx, limits);
-  const claimed: ClaimedRun[] = [];
+  // Chosen runs stay available until claimRuns, so the burst pass skips them by id.
+  const chosen = new Set<string>();
   const passes = tracker.hasBurst ? [false, true] : [false];
   for (const burst of passes) {
     for (const queue of queues) {
-      if (claimed.length >= request.limit) return claimed;
-      scanQueue(tx, request, queue, tracker, burst, claimed);
+      if (chosen.size >= request.limit) break;
+      scanQueue(tx, request, queue, tracker, burst, chosen);
     }
   }
-  return claimed;
+  return claimRuns(tx, request, [...chosen]);
 }
 
 /**
@@ -82,51 +89,75 @@ export function checkClaimRequest(request: ClaimRequest): void {
   }
 }
 
-/** Walks one queue's available runs in claim order and claims those the limits allow. */
+/**
+ * Walks one queue's available runs in claim order and adds to `chosen` the ids of those the
+ * limits allow, counting them against the limits.
+ */
 function scanQueue(
   tx: Tx,
   request: ClaimRequest,
   queue: string,
   tracker: LimitTracker,
   burst: boolean,
-  claimed: ClaimedRun[],
+  chosen: Set<string>,
 ): void {
+  const maySkip = tracker.maySkip(queue);
   let last: Candidate | null = null;
   let scanned = 0;
   while (scanned < SCAN_MAX) {
     if (tracker.queueFull(queue, burst)) return;
+    const pageSize = maySkip ? SCAN_BATCH : Math.min(SCAN_BATCH, request.limit - chosen.size);
     const candidates = (
       last === null
-        ? tx.conn.stmt(FIRST_CANDIDATES).all(queue, SCAN_BATCH)
+        ? tx.conn.stmt(FIRST_CANDIDATES).all(queue, pageSize)
         : tx.conn
             .stmt(NEXT_CANDIDATES)
-            .all(queue, last.priority, last.priority, last.run_at, last.run_at, last.id, SCAN_BATCH)
+            .all(queue, last.priority, last.priority, last.run_at, last.run_at, last.id, pageSize)
     ) as Candidate[];
     for (const candidate of candidates) {
       scanned += 1;
       last = candidate;
-      if (!tracker.allows(candidate, burst)) continue;
-      claimed.push(claimOne(tx, request, candidate.id));
+      if (chosen.has(candidate.id) || !tracker.allows(candidate, burst)) continue;
+      chosen.add(candidate.id);
       tracker.record(candidate);
-      if (claimed.length >= request.limit || tracker.queueFull(queue, burst)) return;
+      if (chosen.size >= request.limit || tracker.queueFull(queue, burst)) return;
     }
-    if (candidates.length < SCAN_BATCH) return;
+    if (candidates.length < pageSize) return;
   }
 }
 
-function claimOne(tx: Tx, request: ClaimRequest, runId: string): ClaimedRun {
-  const leaseToken = randomUUID();
-  const row = tx.conn
-    .stmt(CLAIM_RUN)
-    .get(leaseToken, tx.now + request.leaseMs, request.workerId, tx.now, tx.now, runId) as RunRow;
-  tx.conn
-    .stmt("DELETE FROM zapjobs_unique_keys WHERE run_id = ? AND release_on = 'start'")
-    .run(runId);
-  appendEvent(tx, row, 'started', row.attempt, JSON.stringify({ workerId: request.workerId }));
-  return { ...toRunRecord(row), leaseToken };
+/** Starts an attempt of one available run; see {@link claimRuns}. */
+export function claimOne(tx: Tx, request: ClaimRequest, runId: string): ClaimedRun {
+  const [claimed] = claimRuns(tx, request, [runId]);
+  if (claimed === undefined) throw new Error(`Run ${runId} is not available to claim`);
+  return claimed;
 }
 
-function pruneRateClaims(tx: Tx, limits: readonly LimitRow[]): void {
+/**
+ * Starts an attempt of each listed available run with one statement per step: the update that
+ * takes the leases, the `started` events, and the release of unique keys held until start.
+ * The release is skipped when no listed run has a unique key. Returns the claimed runs in the
+ * order of `runIds`.
+ */
+export function claimRuns(tx: Tx, request: ClaimRequest, runIds: readonly string[]): ClaimedRun[] {
+  if (runIds.length === 0) return [];
+  const ids = JSON.stringify(runIds);
+  const rows = tx.conn
+    .stmt(CLAIM_RUNS)
+    .all(tx.now + request.leaseMs, request.workerId, tx.now, tx.now, ids) as RunRow[];
+  tx.conn.stmt(APPEND_STARTED).run(tx.now, JSON.stringify({ workerId: request.workerId }), ids);
+  if (rows.some((row) => row.unique_key !== null)) tx.conn.stmt(RELEASE_KEYS_ON_START).run(ids);
+
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  const claimed: ClaimedRun[] = [];
+  for (const runId of runIds) {
+    const row = byId.get(runId);
+    if (row !== undefined) claimed.push({ ...toRunRecord(row), leaseToken: row.lease_token! });
+  }
+  return claimed;
+}
+
+export function pruneRateClaims(tx: Tx, limits: readonly LimitRow[]): void {
   if (tx.now - (lastRatePruneAt.get(tx.conn) ?? 0) < RATE_PRUNE_EVERY_MS) return;
   lastRatePruneAt.set(tx.conn, tx.now);
   const prune = tx.conn.stmt(
@@ -149,8 +180,9 @@ interface Bucket {
  * Counts running runs and recent claims per limit for the duration of one claim transaction,
  * loading each count once and updating it as runs are claimed.
  */
-class LimitTracker {
+export class LimitTracker {
   readonly hasBurst: boolean;
+  private readonly hasJobLimit: boolean;
   private readonly byScopeKey = new Map<string, LimitRow>();
   private readonly running = new Map<string, number>();
   private readonly rate = new Map<string, number>();
@@ -161,6 +193,7 @@ class LimitTracker {
   ) {
     for (const limit of limits) this.byScopeKey.set(`${limit.scope}\u0000${limit.key}`, limit);
     this.hasBurst = limits.some((limit) => (limit.burst_multiplier ?? 1) > 1);
+    this.hasJobLimit = limits.some((limit) => limit.scope === 'job');
   }
 
   /** True when the queue's own limit leaves no room, so scanning it is pointless. */
@@ -168,6 +201,14 @@ class LimitTracker {
     const limit = this.byScopeKey.get(`queue\u0000${queue}`);
     if (limit === undefined) return false;
     return !this.bucketAllows(this.bucket(limit, ''), burst);
+  }
+
+  /**
+   * True when a job or partition limit may skip some runs of `queue`. A queue limit skips
+   * none: it ends the scan when reached.
+   */
+  maySkip(queue: string): boolean {
+    return this.hasJobLimit || this.byScopeKey.has(`partition\u0000${queue}`);
   }
 
   allows(run: Candidate, burst: boolean): boolean {

@@ -157,23 +157,19 @@ export class Connection {
     return { result, notes: tx.notes };
   }
 
-  /** Writes the transaction's notes to the change log that other processes poll. */
+  /**
+   * Writes the transaction's notes to the change log that other processes poll, as one row of
+   * kind `batch` whatever the number of changes (see {@link encodeNotes}).
+   */
   private persistNotes(tx: Tx): void {
     const { notes, now } = tx;
     if (notes.work.size === 0 && notes.finished.length === 0 && notes.signals.length === 0) {
       return;
     }
-    const insert = this.stmt(
-      `INSERT INTO zapjobs_notifications (source, kind, run_id, queue, name, state, at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    );
-    for (const queue of notes.work) insert.run(this.source, 'work', null, queue, null, null, now);
-    for (const { runId, state } of notes.finished) {
-      insert.run(this.source, 'finished', runId, null, null, state, now);
-    }
-    for (const { runId, name } of notes.signals) {
-      insert.run(this.source, 'signal', runId, null, name, null, now);
-    }
+    this.stmt(
+      `INSERT INTO zapjobs_notifications (source, kind, payload, at)
+       VALUES (?, 'batch', ?, ?)`,
+    ).run(this.source, encodeNotes(notes), now);
     if (now - this.lastPruneAt >= NOTIFICATION_PRUNE_EVERY_MS) {
       this.lastPruneAt = now;
       this.stmt('DELETE FROM zapjobs_notifications WHERE at < ?').run(
@@ -235,6 +231,35 @@ export class Connection {
       delayMs = Math.min(delayMs * 2, 100);
     }
   }
+}
+
+/**
+ * Encodes a transaction's notes as the payload of one `batch` change-log row:
+ * `{"work":[queue...],"finished":[[runId,state]...],"signals":[[runId,name]...]}`, with each
+ * key present only when it has entries.
+ */
+export function encodeNotes(notes: Notes): string {
+  const payload: { work?: string[]; finished?: [string, RunState][]; signals?: string[][] } = {};
+  if (notes.work.size > 0) payload.work = [...notes.work];
+  if (notes.finished.length > 0) {
+    payload.finished = notes.finished.map(({ runId, state }) => [runId, state]);
+  }
+  if (notes.signals.length > 0) {
+    payload.signals = notes.signals.map(({ runId, name }) => [runId, name]);
+  }
+  return JSON.stringify(payload);
+}
+
+/** Adds the changes of a `batch` payload written by {@link encodeNotes} to `notes`. */
+export function decodeNotes(payload: string, notes: Notes): void {
+  const decoded = JSON.parse(payload) as {
+    work?: string[];
+    finished?: [string, RunState][];
+    signals?: [string, string][];
+  };
+  for (const queue of decoded.work ?? []) notes.work.add(queue);
+  for (const [runId, state] of decoded.finished ?? []) notes.finished.push({ runId, state });
+  for (const [runId, name] of decoded.signals ?? []) notes.signals.push({ runId, name });
 }
 
 /** True for SQLITE_BUSY and SQLITE_LOCKED, including their extended codes. */

@@ -1,4 +1,5 @@
 import type { CancelResult } from '@zapjobs/core/storage';
+import { DUE_PER_CLAIM_MAX } from '../sql/claims.js';
 import { dueSuspendedSql, nextDueAtSql, UPSERT_STATE } from '../sql/lifecycle.js';
 import type { Connection, Tx } from './connection.js';
 import { finishRun } from './dependencies.js';
@@ -37,10 +38,13 @@ export function wake(tx: Tx, row: RunRow): void {
   appendEvent(tx, row, 'resumed', row.attempt);
 }
 
-/** Makes suspended runs of these queues whose wake time has come available. */
+/**
+ * Makes suspended runs of these queues whose wake time has come available, at most
+ * {@link DUE_PER_CLAIM_MAX} per call.
+ */
 export function wakeDueSuspended(tx: Tx, queues: readonly string[]): void {
   const rows = tx.conn
-    .stmt(dueSuspendedSql(placeholders(queues)))
+    .stmt(dueSuspendedSql(placeholders(queues), DUE_PER_CLAIM_MAX))
     .all(...queues, tx.now) as RunRow[];
   for (const row of rows) wake(tx, row);
 }

@@ -12,6 +12,9 @@ import { appendEvent } from './events.js';
 import { isTerminal, type RunRow } from './rows.js';
 import { type FinishChange, findRun, finishOne, makeReady } from './transitions.js';
 
+/** Data of the `cancelled` event of a run whose dependency can no longer be met. */
+const DEPENDENCY_CANCEL_DATA = '{"reason":"dependency"}';
+
 interface EdgeRow {
   parent_id: string;
   condition: DependencyCondition;
@@ -38,6 +41,19 @@ export function finishRun(
   change: FinishChange,
 ): void {
   finishOne(tx, row, state, change);
+  settleDependents(tx, row, state);
+}
+
+/**
+ * Settles the dependents of a run that just reached `state`, and in turn those of every child
+ * this cancels. A run that no dependency edge names as its parent has nothing to settle.
+ */
+export function settleDependents(
+  tx: Tx,
+  row: Pick<RunRow, 'id' | 'has_dependents'>,
+  state: 'completed' | 'failed' | 'cancelled',
+): void {
+  if (row.has_dependents === 0) return;
   const finished: { id: string; state: RunState }[] = [{ id: row.id, state }];
   for (let next = finished.pop(); next !== undefined; next = finished.pop()) {
     for (const cancelledId of settleChildren(tx, next.id, next.state)) {
@@ -80,11 +96,14 @@ export function attachDependencies(
   dependencies: readonly NewDependency[],
 ): RunState {
   const insert = tx.conn.stmt(INSERT_EDGE);
-  let unknownParent: string | null = null;
+  const markParent = tx.conn.stmt(
+    'UPDATE zapjobs_runs SET has_dependents = 1 WHERE id = ? AND has_dependents = 0',
+  );
+  let unknownParent = false;
   dependencies.forEach((dependency, position) => {
     const parent = findRun(tx, dependency.runId);
     if (parent === undefined) {
-      unknownParent ??= dependency.runId;
+      unknownParent = true;
       return;
     }
     const satisfied = isTerminal(parent.state)
@@ -98,11 +117,11 @@ export function attachDependencies(
       dependency.passOutput === true ? 1 : 0,
       satisfied,
     );
+    markParent.run(parent.id);
   });
 
-  if (unknownParent !== null) {
-    const eventData = JSON.stringify({ reason: 'parent not found', parentId: unknownParent });
-    finishRun(tx, child, 'cancelled', { eventData });
+  if (unknownParent) {
+    finishRun(tx, child, 'cancelled', { eventData: DEPENDENCY_CANCEL_DATA });
     return 'cancelled';
   }
   return resolveChild(tx, child.id, true);
@@ -123,15 +142,10 @@ function resolveChild(tx: Tx, childId: string, cascade: boolean): RunState {
     )
     .all(childId) as EdgeRow[];
 
-  const unmet = edges.find((edge) => edge.satisfied === 0);
-  if (unmet !== undefined) {
-    const eventData = JSON.stringify({
-      reason: 'dependency condition not met',
-      parentId: unmet.parent_id,
-      condition: unmet.condition,
-    });
-    if (cascade) finishRun(tx, child, 'cancelled', { eventData });
-    else finishOne(tx, child, 'cancelled', { eventData });
+  if (edges.some((edge) => edge.satisfied === 0)) {
+    const change = { eventData: DEPENDENCY_CANCEL_DATA };
+    if (cascade) finishRun(tx, child, 'cancelled', change);
+    else finishOne(tx, child, 'cancelled', change);
     return 'cancelled';
   }
   if (edges.some((edge) => edge.satisfied === null)) return 'waiting';

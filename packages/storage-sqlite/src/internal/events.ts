@@ -1,4 +1,5 @@
 import type {
+  CompactEventsRequest,
   EventQuery,
   EventRecord,
   HistoryLevel,
@@ -6,7 +7,8 @@ import type {
   NewEvent,
   Page,
 } from '@zapjobs/core/storage';
-import { InvalidOptionError } from '@zapjobs/core/storage';
+import { checkCompactEventsRequest, InvalidOptionError } from '@zapjobs/core/storage';
+import { COMPACTION_KEPT_TYPES_SQL } from '../sql/event-data-schema.js';
 import type { Connection, Tx } from './connection.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
@@ -104,6 +106,10 @@ export function listEvents(conn: Connection, query: EventQuery): Page<EventRecor
     where.push('group_id = ?');
     params.push(query.groupId);
   }
+  if (query.tenantId !== undefined) {
+    where.push('tenant_id = ?');
+    params.push(query.tenantId);
+  }
   if (query.types !== undefined) {
     if (query.types.length === 0) return { items: [], nextCursor: null };
     where.push(`type IN (${query.types.map(() => '?').join(', ')})`);
@@ -142,4 +148,18 @@ export function listEvents(conn: Connection, query: EventQuery): Page<EventRecor
     })),
     nextCursor: more && last !== undefined ? encodeCursor('event', last.id) : null,
   };
+}
+
+/**
+ * Deletes up to `limit` events of `types` older than `before`, oldest first, through the
+ * partial index `zapjobs_events_compactable`, whose WHERE term the query repeats.
+ */
+export function compactEvents(tx: Tx, request: CompactEventsRequest): number {
+  checkCompactEventsRequest(request);
+  const sql = `DELETE FROM zapjobs_events WHERE id IN (
+    SELECT id FROM zapjobs_events
+    WHERE type NOT IN ${COMPACTION_KEPT_TYPES_SQL} AND at < ?
+      AND type IN (${request.types.map(() => '?').join(', ')})
+    ORDER BY at, id LIMIT ?)`;
+  return tx.conn.stmt(sql).run(request.before, ...request.types, request.limit).changes;
 }

@@ -7,12 +7,12 @@ import type {
   SuspendRequest,
 } from '@zapjobs/core/storage';
 import { InvalidOptionError, StalledError } from '@zapjobs/core/storage';
-import { EXPIRED_LEASES, SUSPEND_RUN } from '../sql/lifecycle.js';
+import { COMPLETE_RUN, EXPIRED_LEASES, SUSPEND_RUN } from '../sql/lifecycle.js';
 import type { Tx } from './connection.js';
-import { finishRun } from './dependencies.js';
+import { finishRun, settleDependents } from './dependencies.js';
 import { appendEvent } from './events.js';
 import { encodeError, type RunRow } from './rows.js';
-import { findLeasedRun, makeReady } from './transitions.js';
+import { afterFinish, type FinishedRow, findLeasedRun, makeReady } from './transitions.js';
 
 /** Extends held leases; returns the ids whose lease is no longer held. */
 export function heartbeat(tx: Tx, leases: readonly LeaseRef[], leaseMs: number): string[] {
@@ -29,11 +29,19 @@ export function heartbeat(tx: Tx, leases: readonly LeaseRef[], leaseMs: number):
   return lost;
 }
 
+/**
+ * Completes runs whose lease is held. Each run costs one fenced UPDATE that returns the few
+ * columns the event, unique-key and dependency steps need.
+ */
 export function complete(tx: Tx, requests: readonly CompleteRequest[]): boolean[] {
+  const update = tx.conn.stmt(COMPLETE_RUN);
   return requests.map((request) => {
-    const row = findLeasedRun(tx, request.runId, request.leaseToken);
+    const row = update.get(request.output, tx.now, request.runId, request.leaseToken) as
+      | FinishedRow
+      | undefined;
     if (row === undefined) return false;
-    finishRun(tx, row, 'completed', { output: request.output });
+    afterFinish(tx, row, 'completed', null);
+    settleDependents(tx, row, 'completed');
     return true;
   });
 }
@@ -50,7 +58,8 @@ export function fail(tx: Tx, requests: readonly FailRequest[]): boolean[] {
     const error = encodeError(request.error);
     tx.conn.stmt('UPDATE zapjobs_runs SET error = ? WHERE id = ?').run(error, row.id);
     makeReady(tx, row, tx.now + Math.max(0, request.retryDelayMs), 0);
-    appendEvent(tx, row, 'retrying', row.attempt, error);
+    const data = `{"error":${error},"delayMs":${JSON.stringify(request.retryDelayMs)}}`;
+    appendEvent(tx, row, 'retrying', row.attempt, data);
     return true;
   });
 }
@@ -90,8 +99,9 @@ export function reclaimExpired(tx: Tx, limit: number): ReclaimedRun[] {
       message: stalled.message,
       code: stalled.code,
     };
-    appendEvent(tx, row, 'stalled', row.attempt, JSON.stringify({ workerId: row.worker_id }));
     const lastAttempt = row.attempt >= row.max_attempts;
+    const stalledData = { workerId: row.worker_id, willRetry: !lastAttempt };
+    appendEvent(tx, row, 'stalled', row.attempt, JSON.stringify(stalledData));
     if (lastAttempt) {
       finishRun(tx, row, 'failed', { error });
     } else {
@@ -107,6 +117,7 @@ export function reclaimExpired(tx: Tx, limit: number): ReclaimedRun[] {
       attempt: row.attempt,
       maxAttempts: row.max_attempts,
       state: lastAttempt ? 'failed' : 'available',
+      tenantId: row.tenant_id,
     };
   });
 }
@@ -124,7 +135,11 @@ export function suspend(tx: Tx, request: SuspendRequest): boolean {
     wakeAt = wakeAt === null ? afterDelay : Math.min(wakeAt, afterDelay);
   }
   const signal = request.signal ?? null;
-  appendEvent(tx, row, 'suspended', row.attempt);
+  const suspendedData = {
+    ...(wakeAt === null ? {} : { wakeAt }),
+    ...(signal === null ? {} : { signal }),
+  };
+  appendEvent(tx, row, 'suspended', row.attempt, JSON.stringify(suspendedData));
 
   const signalArrived =
     signal !== null &&

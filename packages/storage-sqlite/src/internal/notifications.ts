@@ -1,17 +1,22 @@
 import type { RunState } from '@zapjobs/core/storage';
-import type { Connection, Notes } from './connection.js';
+import { type Connection, decodeNotes, type Notes } from './connection.js';
 
 /** Rows read per poll; a longer backlog is read on the following polls. */
 const POLL_BATCH = 1_000;
 
+/**
+ * A change-log row. This version writes `batch` rows only; `work`, `finished` and `signal`
+ * rows, one per change, come from processes still running schema version 2 code.
+ */
 interface NotificationRow {
   id: number;
   source: string;
-  kind: 'work' | 'finished' | 'signal';
+  kind: 'batch' | 'work' | 'finished' | 'signal';
   run_id: string | null;
   queue: string | null;
   name: string | null;
   state: RunState | null;
+  payload: string | null;
 }
 
 /**
@@ -77,6 +82,7 @@ export class NotificationPoller {
     const notes: Notes = { work: new Set(), finished: [], signals: [] };
     for (const row of rows) {
       if (row.source === this.conn.source) continue;
+      if (row.kind === 'batch' && row.payload !== null) decodeNotes(row.payload, notes);
       if (row.kind === 'work' && row.queue !== null) notes.work.add(row.queue);
       if (row.kind === 'finished' && row.run_id !== null && row.state !== null) {
         notes.finished.push({ runId: row.run_id, state: row.state });

@@ -36,6 +36,8 @@ export interface RunRow {
   metadata: string | null;
   wake_at: number | null;
   wait_signal: string | null;
+  /** 1 once a dependency edge names this run as its parent. */
+  has_dependents: number;
 }
 
 export function toRunRecord(row: RunRow): RunRecord {

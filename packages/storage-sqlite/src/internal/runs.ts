@@ -1,5 +1,6 @@
 import type { InsertResult, NewRun, RunRecord, RunState } from '@zapjobs/core/storage';
 import { INSERT_RUN } from '../sql/runs.js';
+import { Admission } from './admission.js';
 import type { Connection, Tx } from './connection.js';
 import { attachDependencies } from './dependencies.js';
 import { appendEvent } from './events.js';
@@ -11,7 +12,15 @@ const REPLACEABLE: ReadonlySet<RunState> = new Set(['scheduled', 'available', 'w
 
 /** Inserts runs one after the other inside the current transaction. */
 export function insertRuns(tx: Tx, runs: readonly NewRun[]): InsertResult[] {
-  return runs.map((run) => insertRun(tx, run));
+  const admission = new Admission(tx);
+  const results = runs.map((run) => {
+    admission.checkStatus(run);
+    const result = insertRun(tx, run);
+    if (result.created) admission.recordCreated(run);
+    return result;
+  });
+  admission.checkQuotas();
+  return results;
 }
 
 function insertRun(tx: Tx, run: NewRun): InsertResult {

@@ -1,7 +1,7 @@
 import type { RunState, SerializedError } from '@zapjobs/core/storage';
 import { FINISH_RUN, MAKE_READY } from '../sql/lifecycle.js';
 import type { Tx } from './connection.js';
-import { appendEvent } from './events.js';
+import { appendEvent, type EventSubject } from './events.js';
 import { encodeError, type RunRow } from './rows.js';
 
 /** Selects a run row by id. */
@@ -20,7 +20,7 @@ export function findLeasedRun(tx: Tx, runId: string, leaseToken: string): RunRow
 export interface FinishChange {
   output?: string;
   error?: SerializedError;
-  /** Data of the lifecycle event; defaults to the encoded error, if any. */
+  /** Data of the lifecycle event; defaults to `{"error": ...}` with the error, if any. */
   eventData?: string;
 }
 
@@ -30,10 +30,14 @@ const EVENT_OF_STATE = {
   cancelled: 'cancelled',
 } as const;
 
+/** The columns of a run that the steps after a terminal update need. */
+export type FinishedRow = EventSubject &
+  Pick<RunRow, 'queue' | 'attempt' | 'unique_key' | 'has_dependents'>;
+
 /**
- * Moves one run to a terminal state: clears its lease and wait fields, releases a unique key
- * held until finish, appends the lifecycle event and queues the `onRunFinished` note.
- * Dependent runs are settled by the caller (see `finishRun` in dependencies.ts).
+ * Moves one run to a terminal state: clears its lease and wait fields, then does the steps
+ * of {@link afterFinish}. Dependent runs are settled by the caller (see `finishRun` in
+ * dependencies.ts).
  */
 export function finishOne(
   tx: Tx,
@@ -43,10 +47,26 @@ export function finishOne(
 ): void {
   const error = change.error === undefined ? null : encodeError(change.error);
   tx.conn.stmt(FINISH_RUN).run(state, change.output ?? null, error, tx.now, row.id);
-  tx.conn
-    .stmt("DELETE FROM zapjobs_unique_keys WHERE run_id = ? AND release_on = 'finish'")
-    .run(row.id);
-  appendEvent(tx, row, EVENT_OF_STATE[state], row.attempt, change.eventData ?? error);
+  afterFinish(tx, row, state, change.eventData ?? (error === null ? null : `{"error":${error}}`));
+}
+
+/**
+ * Steps that follow a run's terminal update: releases a unique key held until finish, appends
+ * the lifecycle event and queues the `onRunFinished` note. A run without a unique key has no
+ * key to release, so the delete is skipped.
+ */
+export function afterFinish(
+  tx: Tx,
+  row: FinishedRow,
+  state: 'completed' | 'failed' | 'cancelled',
+  eventData: string | null,
+): void {
+  if (row.unique_key !== null) {
+    tx.conn
+      .stmt("DELETE FROM zapjobs_unique_keys WHERE run_id = ? AND release_on = 'finish'")
+      .run(row.id);
+  }
+  appendEvent(tx, row, EVENT_OF_STATE[state], row.attempt, eventData);
   tx.notes.finished.push({ runId: row.id, state });
 }
 

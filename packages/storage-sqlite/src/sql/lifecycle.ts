@@ -30,22 +30,38 @@ SET state = 'suspended', attempt = attempt - 1, lease_token = NULL,
 WHERE id = ?`;
 
 /**
- * Running runs whose lease expired, oldest expiry first.
+ * Running runs whose lease expired, oldest expiry first. The running index contains one entry
+ * per running run, so this scans the running runs, not the whole table.
  * Parameters: now, max rows. Result: run rows.
  */
 export const EXPIRED_LEASES = `
-SELECT * FROM zapjobs_runs INDEXED BY zapjobs_runs_lease
+SELECT * FROM zapjobs_runs INDEXED BY zapjobs_runs_running
 WHERE state = 'running' AND lease_expires_at <= ?
 ORDER BY lease_expires_at LIMIT ?`;
 
 /**
- * Suspended runs of the listed queues whose wake time has come.
+ * Completes a running run whose lease is `lease_token`, clearing its lease. Matches no row
+ * when the lease is no longer held, which is the fencing of complete.
+ * Parameters: output, finished_at, run id, lease token. Result: the columns the rest of the
+ * transition needs, or no row.
+ */
+export const COMPLETE_RUN = `
+UPDATE zapjobs_runs
+SET state = 'completed', output = ?, finished_at = ?,
+    lease_token = NULL, lease_expires_at = NULL, wake_at = NULL, wait_signal = NULL
+WHERE id = ? AND lease_token = ? AND state = 'running'
+RETURNING id, queue, attempt, group_id, tenant_id, history_level, unique_key, has_dependents`;
+
+/**
+ * Suspended runs of the listed queues whose wake time has come, earliest first, at most
+ * `maxRows` of them so one claim transaction stays short.
  * Parameters: the queues, now. Result: run rows.
  */
-export function dueSuspendedSql(list: string): string {
+export function dueSuspendedSql(list: string, maxRows: number): string {
   return `
 SELECT * FROM zapjobs_runs
-WHERE state = 'suspended' AND wake_at IS NOT NULL AND queue IN (${list}) AND wake_at <= ?`;
+WHERE state = 'suspended' AND wake_at IS NOT NULL AND queue IN (${list}) AND wake_at <= ?
+ORDER BY wake_at LIMIT ${maxRows}`;
 }
 
 /**

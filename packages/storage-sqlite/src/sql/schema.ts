@@ -7,6 +7,10 @@
  * data) are stored as TEXT exactly as core serialized them.
  */
 
+import { eventDataSchema } from './event-data-schema.js';
+import { hotPathSchema } from './hot-path-schema.js';
+import { tenancySchema } from './tenancy-schema.js';
+
 export interface Migration {
   version: number;
   name: string;
@@ -176,6 +180,9 @@ CREATE INDEX zapjobs_notifications_at ON zapjobs_notifications (at);
 
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial schema', sql: initialSchema },
+  { version: 2, name: 'tenants and fair queues', sql: tenancySchema },
+  { version: 3, name: 'lighter claim and finish paths', sql: hotPathSchema },
+  { version: 4, name: 'event compaction and lifecycle data', sql: eventDataSchema },
 ];
 
 /** Bookkeeping table of applied migrations; created before any migration runs. */

@@ -18,7 +18,10 @@ export function describeReclaim(options: ConformanceOptions): void {
     const h = useStorage(options);
 
     it('reclaimExpired makes an expired run available again', async () => {
-      await insert(h.storage, newRun({ job: 'resize', queue: 'images', maxAttempts: 2 }));
+      await insert(
+        h.storage,
+        newRun({ job: 'resize', queue: 'images', maxAttempts: 2, tenantId: 'acme' }),
+      );
       const claimed = await claimOne(h.storage, { queues: ['images'], leaseMs: 60 });
       expect(await h.storage.reclaimExpired(10)).toEqual([]);
 
@@ -31,6 +34,7 @@ export function describeReclaim(options: ConformanceOptions): void {
           attempt: 1,
           maxAttempts: 2,
           state: 'available',
+          tenantId: 'acme',
         },
       ]);
       const run = await mustGetRun(h.storage, claimed.id);

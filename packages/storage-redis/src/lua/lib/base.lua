@@ -309,11 +309,21 @@ local function enter_running(run)
   end
 end
 
+-- Lifecycle event types that event compaction keeps (every one but `progress`). Events of the
+-- other types are also indexed in "evt:<type>", which compact-events.lua reads.
+local COMPACTION_KEPT = {
+  enqueued = true, started = true, completed = true, failed = true, retrying = true,
+  cancelled = true, stalled = true, released = true, suspended = true, resumed = true,
+  ['dependencies-met'] = true, signal = true,
+}
+
 --[[
 Appends an event to the run's list "ev:<id>" and indexes it by sequence number in "evi" (all
-events) and "gev:<group>". An entry is "seq\0at\0attempt\0type", followed by "\0data" when the
-event has data. History levels: `off` records nothing, `lifecycle` records lifecycle events
-except `progress`, and `full` records everything, including events that core or plugins append.
+events), "gev:<group>" and, for a type that compaction may delete, "evt:<type>". An entry is
+"seq\0at\0attempt\0type", followed by "\0data" when the event has data; compaction replaces a
+deleted entry by "" so that the positions of the others stay valid. History levels: `off`
+records nothing, `lifecycle` records lifecycle events except `progress`, and `full` records
+everything, including events that core or plugins append.
 ]]
 local function add_event(run, type, data, lifecycle, attempt)
   local level = run.historyLevel
@@ -333,6 +343,9 @@ local function add_event(run, type, data, lifecycle, attempt)
   zadd(P .. 'evi', seq, member)
   if run.groupId then
     zadd(P .. 'gev:' .. run.groupId, seq, member)
+  end
+  if not COMPACTION_KEPT[type] then
+    zadd(P .. 'evt:' .. type, seq, member)
   end
 end
 

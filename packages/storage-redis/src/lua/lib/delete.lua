@@ -24,15 +24,25 @@ local function delete_run(id)
   local key = run_key(id)
   local flags = redis.call('HMGET', key, 'hasDeps', 'hasKids')
 
-  local event_count = redis.call('LLEN', P .. 'ev:' .. id)
-  if event_count > 0 then
-    local members = {}
-    for pos = 0, event_count - 1 do
-      members[#members + 1] = id .. '/' .. pos
+  local entries = redis.call('LRANGE', P .. 'ev:' .. id, 0, -1)
+  if #entries > 0 then
+    local members, by_type = {}, {}
+    for i, entry in ipairs(entries) do
+      local member = id .. '/' .. (i - 1)
+      members[#members + 1] = member
+      -- An entry compaction deleted is "" and left no member in any index.
+      local type = string.match(entry, '^[^%z]*%z[^%z]*%z[^%z]*%z([^%z]*)')
+      if type and not COMPACTION_KEPT[type] then
+        by_type[type] = by_type[type] or {}
+        table.insert(by_type[type], member)
+      end
     end
     zrem_all(P .. 'evi', members)
     if run.groupId then
       zrem_all(P .. 'gev:' .. run.groupId, members)
+    end
+    for type, typed in pairs(by_type) do
+      zrem_all(P .. 'evt:' .. type, typed)
     end
   end
 

@@ -10,6 +10,9 @@ A parent with such a list has hasKids = "1", a child with edges has hasDeps = "1
 
 local finished_queue = {}
 
+-- Data of the `cancelled` event of a run whose dependency can no longer be met.
+local DEPENDENCY_CANCEL_DATA = '{"reason":"dependency"}'
+
 -- Fields that end a lease, for the HSET of the state change that ends it.
 local function lease_cleared(fields)
   return append(fields or {}, 'leaseToken', '', 'leaseExpiresAt', '')
@@ -83,18 +86,22 @@ local function settle_children(parent_id)
     local child_id, edge = string.sub(entry, 1, sep - 1), string.sub(entry, sep + 1)
     local child = load_run(child_id)
     local deps_key = P .. 'deps:' .. child_id
-    local encoded = child and child.state == 'waiting' and redis.call('HGET', deps_key, edge)
+    local encoded = child and redis.call('HGET', deps_key, edge)
     if encoded then
       local parts = split(encoded, '\0')
       if parts[3] == '' then
+        -- Every edge of a finished parent is resolved, even when its child was already
+        -- cancelled by another parent; only a waiting child changes state.
         local met = condition_met(parts[1], parent_state)
         parts[3] = met and '1' or '0'
         redis.call('HSET', deps_key, edge, table.concat(parts, '\0'))
-        if not met then
-          add_event(child, 'cancelled', nil, true)
-          finish(child, 'cancelled')
-        elseif redis.call('HINCRBY', run_key(child_id), 'depPending', -1) <= 0 then
-          release_waiting(child, true)
+        if child.state == 'waiting' then
+          if not met then
+            add_event(child, 'cancelled', DEPENDENCY_CANCEL_DATA, true)
+            finish(child, 'cancelled')
+          elseif redis.call('HINCRBY', run_key(child_id), 'depPending', -1) <= 0 then
+            release_waiting(child, true)
+          end
         end
       end
     end

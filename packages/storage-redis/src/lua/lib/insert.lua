@@ -76,7 +76,7 @@ local function settle_new_dependencies(run, args, first, count, fields)
     end
   end
   if failed then
-    add_event(run, 'cancelled', nil, true)
+    add_event(run, 'cancelled', DEPENDENCY_CANCEL_DATA, true)
     finish(run, 'cancelled', fields)
   elseif pending > 0 then
     set_state(run, 'waiting', append(fields, 'depPending', pending))

@@ -1,0 +1,167 @@
+/**
+ * A client limited to one tenant, `zap.forTenant(id)`: every read and write it makes is
+ * limited to that tenant's runs, and a run of another tenant behaves as if it did not exist.
+ */
+import type { EnqueueManyItem, JobName, JobNamed, ZapJobs } from '../client.js';
+import { InvalidOptionError, RunNotFoundError } from '../errors.js';
+import { assertKnownKeys, assertPlainObject, checkRunId } from '../internal/check.js';
+import type { AnyJob, InputOf } from '../job.js';
+import type {
+  CountRunsOptions,
+  EnqueueOptions,
+  EnqueueResult,
+  ListEventsOptions,
+  ListRunsOptions,
+  Run,
+  RunEvent,
+} from '../run.js';
+import type { CancelResult, RunState } from '../storage/contract.js';
+import { runWithTenant } from './context.js';
+import { checkTenantId } from './tenant-id.js';
+
+/** Options of `zap.forTenant`. */
+export interface TenantClientOptions {
+  /**
+   * Sets each run's `partitionKey` to the tenant id when the enqueue does not set one, so
+   * partition limits (concurrency, rate, burst) of a queue apply per tenant. Default false.
+   */
+  partitionByTenant?: boolean;
+}
+
+/**
+ * A view of a {@link ZapJobs} client limited to one tenant. Enqueues store the tenant id on
+ * every run. `getRun`, `cancel`, `retryRuns`, `listRuns`, `countRuns` and `listEvents` read
+ * only the tenant's runs, so a guessed id of another tenant's run is reported as not found.
+ */
+export class TenantClient<Jobs extends AnyJob = AnyJob> {
+  /** The tenant every call is limited to. */
+  readonly tenantId: string;
+
+  readonly #client: ZapJobs<Jobs>;
+  readonly #partitionByTenant: boolean;
+
+  /** @internal Use `zap.forTenant(id)`. */
+  constructor(client: ZapJobs<Jobs>, tenantId: string, options: TenantClientOptions = {}) {
+    this.tenantId = checkTenantId('tenantId', tenantId);
+    assertPlainObject('options', options);
+    assertKnownKeys(options, ['partitionByTenant'], '', ' of forTenant');
+    if (options.partitionByTenant !== undefined && typeof options.partitionByTenant !== 'boolean') {
+      throw new InvalidOptionError('partitionByTenant', options.partitionByTenant, 'true or false');
+    }
+    this.#client = client;
+    this.#partitionByTenant = options.partitionByTenant === true;
+  }
+
+  /** Enqueues a run owned by this tenant; see `ZapJobs.enqueue`. */
+  enqueue<J extends AnyJob>(
+    job: J,
+    input: InputOf<J>,
+    options?: EnqueueOptions,
+  ): Promise<EnqueueResult>;
+  enqueue<N extends JobName<Jobs>>(
+    job: N,
+    input: InputOf<JobNamed<Jobs, N>>,
+    options?: EnqueueOptions,
+  ): Promise<EnqueueResult>;
+  async enqueue(
+    job: AnyJob | string,
+    input: unknown,
+    options?: EnqueueOptions,
+  ): Promise<EnqueueResult> {
+    const scoped = this.#scopeOptions(options, 'options');
+    return (
+      this.#client.enqueue as (j: unknown, i: unknown, o: EnqueueOptions) => Promise<EnqueueResult>
+    )(job, input, scoped);
+  }
+
+  /** Enqueues many runs owned by this tenant in one atomic storage call. */
+  async enqueueMany(
+    items: readonly EnqueueManyItem<Jobs>[],
+    options?: { transaction?: unknown },
+  ): Promise<EnqueueResult[]> {
+    if (!Array.isArray(items)) throw new InvalidOptionError('items', items, 'an array');
+    const scoped = items.map((item: unknown, index) => {
+      assertPlainObject(`items[${index}]`, item);
+      const entry = item as EnqueueManyItem<Jobs>;
+      return { ...entry, options: this.#scopeOptions(entry.options, `items[${index}].options`) };
+    }) as EnqueueManyItem<Jobs>[];
+    return this.#client.enqueueMany(scoped, options);
+  }
+
+  /** Returns a run of this tenant, decoded, or null for an unknown id or another tenant's run. */
+  async getRun<I = unknown, O = unknown>(runId: string): Promise<Run<I, O> | null> {
+    const run = await this.#client.getRun<I, O>(runId);
+    return run !== null && run.tenantId === this.tenantId ? run : null;
+  }
+
+  /** Cancels a run of this tenant; RunNotFoundError for an unknown id or another tenant's run. */
+  async cancel(runId: string): Promise<CancelResult> {
+    checkRunId('runId', runId);
+    // A run's tenant never changes, so checking it before the cancel is race-free.
+    if ((await this.getRun(runId)) === null) throw new RunNotFoundError(runId);
+    return this.#client.cancel(runId);
+  }
+
+  /** Moves failed or cancelled runs of this tenant back to `available`; ignores other ids. */
+  async retryRuns(runIds: readonly string[]): Promise<number> {
+    if (!Array.isArray(runIds)) {
+      throw new InvalidOptionError('runIds', runIds, 'an array of run ids');
+    }
+    runIds.forEach((id, index) => {
+      checkRunId(`runIds[${index}]`, id);
+    });
+    const runs = await Promise.all([...new Set(runIds)].map((id) => this.getRun(id)));
+    const own = runs.filter((run) => run !== null).map((run) => run.id);
+    return own.length === 0 ? 0 : this.#client.retryRuns(own);
+  }
+
+  /** Lists this tenant's runs; see `ZapJobs.listRuns`. */
+  async listRuns(
+    options: ListRunsOptions = {},
+  ): Promise<{ runs: Run[]; nextCursor: string | null }> {
+    return this.#client.listRuns(this.#scopeFilter(options));
+  }
+
+  /** Counts this tenant's runs by state. */
+  async countRuns(options: CountRunsOptions = {}): Promise<Record<RunState, number>> {
+    return this.#client.countRuns(this.#scopeFilter(options));
+  }
+
+  /** Lists history events of this tenant's runs, oldest first. */
+  async listEvents(
+    options: ListEventsOptions = {},
+  ): Promise<{ events: RunEvent[]; nextCursor: string | null }> {
+    return this.#client.listEvents(this.#scopeFilter(options));
+  }
+
+  /** Runs `fn` with this tenant as the ambient tenant, so enqueues inside it default to it. */
+  run<T>(fn: () => T): T {
+    return runWithTenant(this.tenantId, fn);
+  }
+
+  #scopeOptions(options: EnqueueOptions | undefined, name: string): EnqueueOptions {
+    if (options !== undefined) assertPlainObject(name, options);
+    const scoped: EnqueueOptions = { ...options, tenantId: this.#ownTenant(options, name) };
+    if (this.#partitionByTenant && scoped.partitionKey === undefined) {
+      scoped.partitionKey = this.tenantId;
+    }
+    return scoped;
+  }
+
+  #scopeFilter<T extends { tenantId?: string }>(options: T): T {
+    assertPlainObject('options', options);
+    return { ...options, tenantId: this.#ownTenant(options, 'options') };
+  }
+
+  #ownTenant(options: { tenantId?: unknown } | undefined, name: string): string {
+    const requested = options?.tenantId;
+    if (requested !== undefined && requested !== this.tenantId) {
+      throw new InvalidOptionError(
+        `${name}.tenantId`,
+        requested,
+        `"${this.tenantId}" or no tenantId, because this client is limited to that tenant`,
+      );
+    }
+    return this.tenantId;
+  }
+}
