@@ -129,6 +129,15 @@ describe('SQLite hot paths', () => {
       .pluck()
       .all();
     expect(indexes).toContain('zapjobs_runs_running');
+
+    // Settling a fan-in child seeks its unmet or unfinished edges rather than reading them all.
+    for (const condition of ['satisfied = 0', 'satisfied IS NULL']) {
+      const detail = plan(
+        `SELECT 1 FROM zapjobs_dependencies WHERE child_id = ? AND ${condition} LIMIT 1`,
+        ['child'],
+      );
+      expect(detail, condition).toContain('zapjobs_dependencies_child_outcome');
+    }
     for (const dropped of [
       'zapjobs_runs_lease',
       'zapjobs_runs_running_job',

@@ -135,23 +135,28 @@ function resolveChild(tx: Tx, childId: string, cascade: boolean): RunState {
   const child = findRun(tx, childId);
   if (child === undefined) return 'cancelled';
   if (child.state !== 'waiting') return child.state;
-  const edges = tx.conn
-    .stmt(
-      `SELECT parent_id, condition, pass_output, satisfied FROM zapjobs_dependencies
-       WHERE child_id = ? ORDER BY position`,
-    )
-    .all(childId) as EdgeRow[];
-
-  if (edges.some((edge) => edge.satisfied === 0)) {
+  // Each check seeks the (child_id, satisfied) index, so a fan-in with many parents stays cheap.
+  const unmet = tx.conn
+    .stmt('SELECT 1 FROM zapjobs_dependencies WHERE child_id = ? AND satisfied = 0 LIMIT 1')
+    .get(childId);
+  if (unmet !== undefined) {
     const change = { eventData: DEPENDENCY_CANCEL_DATA };
     if (cascade) finishRun(tx, child, 'cancelled', change);
     else finishOne(tx, child, 'cancelled', change);
     return 'cancelled';
   }
-  if (edges.some((edge) => edge.satisfied === null)) return 'waiting';
+  const open = tx.conn
+    .stmt('SELECT 1 FROM zapjobs_dependencies WHERE child_id = ? AND satisfied IS NULL LIMIT 1')
+    .get(childId);
+  if (open !== undefined) return 'waiting';
 
   // Every parent finished as required: pass an output on, then release the child.
-  const passing = edges.find((edge) => edge.pass_output === 1);
+  const passing = tx.conn
+    .stmt(
+      `SELECT parent_id FROM zapjobs_dependencies
+       WHERE child_id = ? AND pass_output = 1 ORDER BY position LIMIT 1`,
+    )
+    .get(childId) as Pick<EdgeRow, 'parent_id'> | undefined;
   if (passing !== undefined) {
     const parent = findRun(tx, passing.parent_id);
     if (parent !== undefined && parent.output !== null) {

@@ -8,6 +8,7 @@
  */
 
 import { eventDataSchema } from './event-data-schema.js';
+import { dependencyIndexSchema } from './dependency-index-schema.js';
 import { hotPathSchema } from './hot-path-schema.js';
 import { tenancySchema } from './tenancy-schema.js';
 
@@ -183,6 +184,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'tenants and fair queues', sql: tenancySchema },
   { version: 3, name: 'lighter claim and finish paths', sql: hotPathSchema },
   { version: 4, name: 'event compaction and lifecycle data', sql: eventDataSchema },
+  { version: 5, name: 'dependency outcome index', sql: dependencyIndexSchema },
 ];
 
 /** Bookkeeping table of applied migrations; created before any migration runs. */
