@@ -7,8 +7,8 @@
  * data) are stored as TEXT exactly as core serialized them.
  */
 
-import { eventDataSchema } from './event-data-schema.js';
 import { dependencyIndexSchema } from './dependency-index-schema.js';
+import { eventDataSchema } from './event-data-schema.js';
 import { hotPathSchema } from './hot-path-schema.js';
 import { tenancySchema } from './tenancy-schema.js';
 
