@@ -63,6 +63,12 @@ export interface SystemAdapter {
   /** Jobs enqueued in this run that the store does not yet show as completed. */
   remaining(): Promise<number>;
   startWorker(options: WorkerOptions): Promise<RunningWorker>;
+  /**
+   * Enqueues a job and waits until a worker in another process completed it; present when
+   * {@link SystemTraits.relay} is true. Resolves true when it completed, false when it had not
+   * completed `timeoutMs` after the call; rejects when the job failed.
+   */
+  enqueueAndWait?(payload: JobPayload, timeoutMs: number): Promise<boolean>;
   /** Closes the clients that setup or open created. */
   close(): Promise<void>;
   /** Runner side, after every worker process exited: deletes this run's state. */
@@ -94,6 +100,9 @@ export interface SystemTraits {
   concurrency: boolean;
   /** False for the raw limits, which have no wake-up path for a single new job. */
   latency: boolean;
+  /** True when the system can enqueue a job and wait for its completion (see
+   * {@link SystemAdapter.enqueueAndWait}); only such systems run a relay scenario. */
+  relay: boolean;
 }
 
 export type Backend = 'sqlite' | 'postgres' | 'redis';

@@ -1,7 +1,8 @@
 /**
  * A cell is one run of one system: a fresh store, then the phases its spec turns on, in this
- * order: single enqueue, bulk enqueue, processing of everything enqueued, enqueue-to-start
- * latency at low load, and lateness of delayed jobs. Each cell runs in its own runner process.
+ * order: enqueue-to-start latency at low load, lateness of delayed jobs, single enqueue, bulk
+ * enqueue, processing of everything enqueued, and relay round trips. Each cell runs in its own
+ * runner process.
  */
 
 export interface CellSpec {
@@ -38,6 +39,15 @@ export interface CellSpec {
   delayedCount: number;
   /** Delay of each delayed job, picked uniformly in [min, max] milliseconds. */
   delayMs: [number, number];
+  /** Enqueue-and-wait calls timed one after another, from the runner's client with a worker
+   * in one worker process. 0 skips. A call not finished `phaseTailMs` after it began counts
+   * as infinitely late. */
+  relayCount: number;
+  /** Untimed enqueue-and-wait calls before the timed ones. */
+  relayWarmupCount: number;
+  /** No timed call starts after this many milliseconds of timed calls, so that a slow system
+   * ends its cell in bounded time; the samples are then those of the calls made. */
+  relayCapMs: number;
 }
 
 export interface CellResult {
@@ -59,6 +69,12 @@ export interface CellResult {
   latenessMs: number[];
   /** Delayed jobs enqueued; fewer samples than this means some had not started in time. */
   latenessSent: number;
+  /** Round trip of each completed enqueue-and-wait call, in ms: from just before the call to
+   * its return. The enqueue-to-start latency of the same jobs is in `latencyMs`. */
+  relayMs: number[];
+  /** Timed enqueue-and-wait calls made: fewer than `spec.relayCount` when the cap stopped the
+   * phase. Fewer samples than this means some calls did not finish in time. */
+  relaySent: number;
   /** Peak resident set size of each worker process, in KiB. */
   workerMaxRssKiB: number[];
   /** Handler executions beyond one per job; above 0 means some job ran twice. */

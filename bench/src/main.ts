@@ -15,6 +15,7 @@ import { BENCH_DIR, readEnvironment } from './environment.js';
 import { FULL, type Profile, QUICK } from './profiles.js';
 import { writeResultsMarkdown } from './report/results-md.js';
 import { removeLeftoverState } from './servers.js';
+import { quantile } from './stats.js';
 import { SYSTEMS } from './systems/registry.js';
 
 const RUNNER_ENTRY = fileURLToPath(new URL('./runner.js', import.meta.url));
@@ -60,6 +61,8 @@ function runnerFailure(spec: CellSpec, message: string): CellResult {
     latencySent: 0,
     latenessMs: [],
     latenessSent: 0,
+    relayMs: [],
+    relaySent: 0,
     workerMaxRssKiB: [],
     extraExecutions: 0,
   };
@@ -73,7 +76,10 @@ function runCell(spec: CellSpec): Promise<CellResult> {
       execArgv: ['--no-deprecation'],
     });
     let result: CellResult | null = null;
-    const timer = setTimeout(() => child.kill('SIGKILL'), spec.processCapMs + CELL_GRACE_MS);
+    const timer = setTimeout(
+      () => child.kill('SIGKILL'),
+      spec.processCapMs + spec.relayCapMs + CELL_GRACE_MS,
+    );
     child.on('message', (message: CellResult) => {
       result = message;
     });
@@ -90,16 +96,28 @@ function formatRate(value: number | null): string {
   return value === null ? '-' : `${Math.round(value).toLocaleString('en-US')}/s`;
 }
 
+function p50(values: readonly number[]): string {
+  return `${quantile(values, 0.5)!.toFixed(1)} ms`;
+}
+
 function describe(result: CellResult): string {
   if (result.error !== null) return `ERROR ${result.error.split('\n')[0]}`;
-  const parts = [`process ${formatRate(result.processPerSec)}`];
+  const parts: string[] = [];
+  if (result.relaySent > 0) {
+    parts.push(`relay ${result.relayMs.length}/${result.relaySent}`);
+    if (result.relayMs.length > 0) {
+      parts.push(
+        `round trip p50 ${p50(result.relayMs)} p99 ${quantile(result.relayMs, 0.99)!.toFixed(1)} ms`,
+      );
+    }
+    if (result.latencyMs.length > 0) parts.push(`start p50 ${p50(result.latencyMs)}`);
+    return `${parts.join(' ')} in ${(result.wallMs / 1000).toFixed(1)} s`;
+  }
+  parts.push(`process ${formatRate(result.processPerSec)}`);
   if (result.processCapped) parts.push(`(capped at ${result.processedCount})`);
   if (result.bulkPerSec !== null) parts.push(`bulk ${formatRate(result.bulkPerSec)}`);
   if (result.singlePerSec !== null) parts.push(`single ${formatRate(result.singlePerSec)}`);
-  if (result.latencyMs.length > 0) {
-    const sorted = [...result.latencyMs].sort((a, b) => a - b);
-    parts.push(`p50 ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms`);
-  }
+  if (result.latencyMs.length > 0) parts.push(`p50 ${p50(result.latencyMs)}`);
   return `${parts.join(' ')} in ${(result.wallMs / 1000).toFixed(1)} s`;
 }
 
@@ -173,7 +191,9 @@ async function main(): Promise<void> {
   for (let repetition = 1; repetition <= repetitions; repetition += 1) {
     for (const scenario of scenarios) {
       const eligible = systems.filter(
-        (system) => system.family !== 'limit' || scenario.includeLimits,
+        (system) =>
+          (system.family !== 'limit' || scenario.includeLimits) &&
+          (scenario.cell.relayCount === 0 || system.traits.relay),
       );
       // Rotating the order each repetition alternates the systems.
       const shift = (repetition - 1) % Math.max(1, eligible.length);

@@ -22,6 +22,9 @@ export interface Profile {
   allSystems: boolean;
 }
 
+/** Name of the relay scenario, for `--scenarios`. */
+export const RELAY_SCENARIO = 'relay';
+
 /** SHA-256 rounds of a CPU-bound job, about 2 ms on one current x86 core once warmed up. */
 const CPU_ROUNDS = 1500;
 
@@ -45,6 +48,25 @@ function processing(
     phaseTailMs: 5_000,
     delayedCount: 0,
     delayMs: [0, 0],
+    relayCount: 0,
+    relayWarmupCount: 0,
+    relayCapMs: 0,
+  };
+}
+
+/** Sequential enqueue-and-wait round trips of no-op jobs, with a worker at concurrency 8 in
+ * one worker process; only systems with the relay trait run it. */
+function relay(count: number, tailMs: number, capMs: number): Scenario {
+  return {
+    name: RELAY_SCENARIO,
+    includeLimits: false,
+    cell: {
+      ...processing(8, 1, 0, 0),
+      phaseTailMs: tailMs,
+      relayCount: count,
+      relayWarmupCount: 20,
+      relayCapMs: capMs,
+    },
   };
 }
 
@@ -66,6 +88,7 @@ export const QUICK: Profile = {
         delayMs: [100, 400],
       },
     },
+    relay(200, 2_500, 5_000),
   ],
 };
 
@@ -104,5 +127,6 @@ export const FULL: Profile = {
       includeLimits: false,
       cell: { ...processing(8, 2, 4000, FULL_CAP_MS), cpuShare: 0.25, cpuRounds: CPU_ROUNDS },
     },
+    relay(1000, 5_000, 2 * FULL_CAP_MS),
   ],
 };

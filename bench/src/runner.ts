@@ -5,6 +5,7 @@
 import type { JobPayload, SystemAdapter, SystemSpec } from './adapter.js';
 import type { CellResult, CellSpec } from './cell.js';
 import { nowMs, sleep } from './clock.js';
+import { runRelayPhase } from './relay-phase.js';
 import { newRunContext, removeRunState } from './servers.js';
 import { findSystem } from './systems/registry.js';
 import { WorkerGroup } from './worker-group.js';
@@ -41,6 +42,8 @@ function emptyResult(spec: CellSpec): CellResult {
     latencySent: 0,
     latenessMs: [],
     latenessSent: 0,
+    relayMs: [],
+    relaySent: 0,
     workerMaxRssKiB: [],
     extraExecutions: 0,
   };
@@ -213,6 +216,13 @@ async function runCell(spec: CellSpec): Promise<CellResult> {
       groups.push(group);
       await runProcessPhase(adapter, spec, result, group, total);
       trace('processing phase done');
+    }
+
+    if (spec.relayCount > 0 && system.traits.relay) {
+      const group = new WorkerGroup(system.id, context, spec.concurrency, 1, null);
+      groups.push(group);
+      await runRelayPhase(adapter, spec, result, group);
+      trace('relay phase done');
     }
   } catch (error) {
     result.error = error instanceof Error ? (error.stack ?? error.message) : String(error);

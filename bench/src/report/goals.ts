@@ -43,6 +43,12 @@ function bestOf(values: (number | null)[], higherIsBetter: boolean): number | nu
   return higherIsBetter ? Math.max(...present) : Math.min(...present);
 }
 
+/** Goal for the relay round trip p50 on PostgreSQL and Redis, in ms. */
+export const RELAY_P50_GOAL_MS = 5;
+
+/** Backends that have the relay round-trip goal. */
+export const RELAY_GOAL_BACKENDS: readonly Backend[] = ['postgres', 'redis'];
+
 /** The performance goals set for the PostgreSQL and Redis backends. */
 const GOALS: Goal[] = [
   {
@@ -113,9 +119,21 @@ const GOALS: Goal[] = [
       );
     },
   },
+  ...RELAY_GOAL_BACKENDS.map(
+    (backend): Goal => ({
+      backend,
+      text: `${backendName(backend)} relay round trip p50 ≤ ${RELAY_P50_GOAL_MS} ms`,
+      metric: 'relay-p50',
+      target: () => RELAY_P50_GOAL_MS,
+    }),
+  ),
 ];
 
-function verdict(value: number | null, target: number | null, higherIsBetter: boolean): string {
+export function verdict(
+  value: number | null,
+  target: number | null,
+  higherIsBetter: boolean,
+): string {
   if (value === null) return 'not measured';
   if (target === null) return 'no target (peer not run)';
   const met = higherIsBetter ? value >= target : value <= target;

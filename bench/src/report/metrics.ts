@@ -24,6 +24,12 @@ function withMissing(samples: readonly number[], sent: number): number[] {
   return [...samples, ...Array<number>(missing).fill(Number.POSITIVE_INFINITY)];
 }
 
+/** Whether a scenario times enqueue-and-wait round trips; results written before the relay
+ * scenario existed have no relay fields. */
+export function isRelay(scenario: Scenario): boolean {
+  return (scenario.cell.relayCount ?? 0) > 0;
+}
+
 export const METRICS: Metric[] = [
   {
     key: 'process',
@@ -87,6 +93,33 @@ export const METRICS: Metric[] = [
     digits: 1,
     appliesTo: (scenario) => scenario.cell.delayedCount > 0,
     extract: (cell) => quantile(withMissing(cell.latenessMs, cell.latenessSent), 0.99),
+  },
+  {
+    key: 'relay-p50',
+    title: 'Relay round trip p50',
+    unit: 'ms',
+    higherIsBetter: false,
+    digits: 1,
+    appliesTo: isRelay,
+    extract: (cell) => quantile(withMissing(cell.relayMs ?? [], cell.relaySent ?? 0), 0.5),
+  },
+  {
+    key: 'relay-p99',
+    title: 'Relay round trip p99',
+    unit: 'ms',
+    higherIsBetter: false,
+    digits: 1,
+    appliesTo: isRelay,
+    extract: (cell) => quantile(withMissing(cell.relayMs ?? [], cell.relaySent ?? 0), 0.99),
+  },
+  {
+    key: 'relay-start-p50',
+    title: 'Enqueue-to-start latency p50 of the relay jobs',
+    unit: 'ms',
+    higherIsBetter: false,
+    digits: 1,
+    appliesTo: isRelay,
+    extract: (cell) => quantile(withMissing(cell.latencyMs, cell.latencySent), 0.5),
   },
   {
     key: 'rss',

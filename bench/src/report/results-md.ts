@@ -5,6 +5,7 @@ import type { BenchRun } from '../main.js';
 import { renderBehind, renderGoals, renderLimits } from './goals.js';
 import { markdownTable } from './markdown.js';
 import { METRICS } from './metrics.js';
+import { renderRelay } from './relay.js';
 import {
   backendName,
   describeScenario,
@@ -134,6 +135,7 @@ export function writeResultsMarkdown(run: BenchRun): string {
     '',
     ...renderGoals(run.cells, run.systems, run.scenarios),
     '',
+    ...renderRelay(run.cells, run.systems, run.scenarios),
     '## Where ZapJobs is behind',
     '',
     behind.length === 0

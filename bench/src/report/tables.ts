@@ -37,6 +37,13 @@ export function systemLabel(system: SystemSpec): string {
 /** Describes a scenario's shape in words, for a table heading. */
 export function describeScenario(scenario: Scenario): string {
   const cell = scenario.cell;
+  if ((cell.relayCount ?? 0) > 0) {
+    return (
+      `${cell.relayCount.toLocaleString('en-US')} \`enqueueAndWait\` calls of a no-op job, ` +
+      `one after another, from a client process; concurrency ${cell.concurrency} in one ` +
+      'worker process'
+    );
+  }
   const processes =
     cell.processes === 1 ? 'one worker process' : `${cell.processes} worker processes`;
   const workload =

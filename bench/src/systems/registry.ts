@@ -6,12 +6,14 @@ const FULL: SystemTraits = {
   delayedJobs: true,
   concurrency: true,
   latency: true,
+  relay: false,
 };
 const LIMIT: SystemTraits = {
   bulkEnqueue: true,
   delayedJobs: false,
   concurrency: false,
   latency: false,
+  relay: false,
 };
 
 const PEERS: SystemSpec[] = [

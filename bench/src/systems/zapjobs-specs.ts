@@ -5,6 +5,7 @@ const TRAITS: SystemTraits = {
   delayedJobs: true,
   concurrency: true,
   latency: true,
+  relay: true,
 };
 
 async function storageLogger() {

@@ -1,4 +1,11 @@
-import { type AnyJob, consoleLogger, defineJob, type Storage, ZapJobs } from '@zapjobs/core';
+import {
+  type AnyJob,
+  consoleLogger,
+  defineJob,
+  type Storage,
+  WaitTimeoutError,
+  ZapJobs,
+} from '@zapjobs/core';
 import { Type } from 'typebox';
 import type {
   JobPayload,
@@ -81,6 +88,16 @@ class ZapjobsAdapter implements SystemAdapter {
 
   async enqueueDelayed(payload: JobPayload, delayMs: number): Promise<void> {
     await this.zap.enqueue(this.job, payload, { delayMs: Math.round(delayMs) });
+  }
+
+  async enqueueAndWait(payload: JobPayload, timeoutMs: number): Promise<boolean> {
+    try {
+      await this.zap.enqueueAndWait(this.job, payload, { timeoutMs: Math.ceil(timeoutMs) });
+      return true;
+    } catch (error) {
+      if (error instanceof WaitTimeoutError) return false;
+      throw error;
+    }
   }
 
   async remaining(): Promise<number> {
