@@ -5,13 +5,13 @@ import { fileURLToPath } from 'node:url';
 export interface QuickstartOptions {
   /** Directory whose files are indexed. */
   dir: string;
-  /** Most files to index. */
+  /** Maximum number of files to index. */
   jobs: number;
   /** Probability, 0 to 1, that an attempt fails on purpose. */
   failRate: number;
   /** SQLite database file shared by the three worker processes. */
   db: string;
-  /** Where the fan-in run writes its JSON report. */
+  /** Path of the JSON report that the fan-in run writes. */
   reportPath: string;
   /** Worker processes to start beside the in-process worker. */
   workerProcesses: number;
@@ -26,7 +26,7 @@ export const usage = `Usage: pnpm start [--dir PATH] [--jobs N] [--fail-rate R] 
                   [--workers N] [--concurrency N] [--report FILE]
 
   --dir PATH        directory to index (default: the repository's node_modules)
-  --jobs N          most files to index (default: 6000)
+  --jobs N          maximum number of files to index (default: 6000)
   --fail-rate R     probability from 0 to 1 that an attempt fails on purpose (default: 0.05)
   --db FILE         SQLite database file (default: examples/quickstart/data/quickstart.db)
   --workers N       worker processes besides the in-process worker (default: 2)

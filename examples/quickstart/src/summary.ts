@@ -1,6 +1,6 @@
 import type { RunState, ZapJobs } from '@zapjobs/core';
 
-/** What the quick start reports at the end, every count read back from the database. */
+/** Summary printed at the end of the quick start, every count read back from the database. */
 export interface Summary {
   runs: number;
   completed: number;
