@@ -160,8 +160,9 @@ export class Batches {
     const storage = this.#internals.storage;
     const insertOptions =
       options.transaction === undefined ? undefined : { transaction: options.transaction };
-    const results = await callStorage(storage, 'insertRuns', () =>
-      storage.insertRuns(runs, insertOptions),
+    // Batch members get producer spans and stored trace context, as any other enqueue does.
+    const results = await this.#internals.telemetry.traceEnqueue(runs, () =>
+      callStorage(storage, 'insertRuns', () => storage.insertRuns(runs, insertOptions)),
     );
     results.forEach((result, index) => {
       const run = runs[index]!;

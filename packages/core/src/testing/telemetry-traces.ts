@@ -175,6 +175,25 @@ export function describeTelemetryTraces(options: ConformanceOptions): void {
       expect(finished(global.exporter).filter((span) => span.name.includes('default'))).toEqual([]);
     });
 
+    it('batch members carry trace context', async () => {
+      const local = createTracing();
+      const { zap, storage } = await harness.client({
+        jobs: relayFixtureJobs,
+        telemetry: { tracerProvider: local.provider },
+      });
+      const created = await zap.batches.create({
+        runs: ['a', 'b'].map((text) => ({ job: echoJob, input: { text } })),
+      });
+
+      const creates = finished(local.exporter).filter((span) => span.name === 'create default');
+      for (const runId of created.runIds) {
+        const create = creates.find((span) => span.attributes['messaging.message.id'] === runId);
+        expect(create?.kind, `create span of member ${runId}`).toBe(SpanKind.PRODUCER);
+        const stored = JSON.parse((await storage.getRun(runId))?.traceContext ?? '{}');
+        expect(stored.traceparent).toBe(`00-${create?.traceId}-${create?.spanId}-01`);
+      }
+    });
+
     it('metrics count runs and measure durations', async () => {
       const metrics = createMetrics();
       const { zap } = await harness.client({
