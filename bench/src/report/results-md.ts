@@ -16,6 +16,7 @@ import {
 
 const RESULTS_PATH = join(BENCH_DIR, 'RESULTS.md');
 const NOTES_PATH = join(BENCH_DIR, 'NOTES.md');
+const TENANCY_PATH = join(BENCH_DIR, 'TENANCY.md');
 
 function renderHeader(run: BenchRun): string[] {
   const env = run.environment;
@@ -124,6 +125,30 @@ function renderNotes(): string[] {
   ];
 }
 
+/**
+ * Copies the results of the standalone tenancy scripts, which run outside the harness, with
+ * their headings moved one level down under this section's heading.
+ */
+function renderTenancy(): string[] {
+  if (!existsSync(TENANCY_PATH)) return [];
+  const body: string[] = [];
+  let inFence = false;
+  for (const line of readFileSync(TENANCY_PATH, 'utf8').trim().split('\n')) {
+    if (line.startsWith('```')) inFence = !inFence;
+    if (inFence || !line.startsWith('#')) body.push(line);
+    else if (!line.startsWith('# ')) body.push(`#${line}`);
+  }
+  return [
+    '## Tenancy',
+    '',
+    '(Copied verbatim from bench/TENANCY.md, which its scripts regenerate; see there for the',
+    'commands.)',
+    '',
+    ...body,
+    '',
+  ];
+}
+
 /** Regenerates bench/RESULTS.md from a run and returns its path. */
 export function writeResultsMarkdown(run: BenchRun): string {
   const behind = renderBehind(run.cells, run.systems, run.scenarios);
@@ -156,6 +181,7 @@ export function writeResultsMarkdown(run: BenchRun): string {
     ...renderSystems(run),
     ...renderFailures(run),
     ...renderScenarios(run),
+    ...renderTenancy(),
     ...renderNotes(),
   ];
   writeFileSync(RESULTS_PATH, `${lines.join('\n').trimEnd()}\n`);
