@@ -29,10 +29,12 @@ const payloadSchema = Type.Object({
 
 /**
  * ZapJobs on any backend. `fast` records no run history (`historyLevel: 'off'`), the fastest
- * level; the default records the full history.
+ * level; the default records the full history. `prefetch` is the worker option of that name
+ * (runs claimed ahead of free slots); 0, the default, claims only into free slots.
  */
-export function createZapjobsAdapter(makeStorage: StorageFactory, fast: boolean) {
-  return (context: RunContext): SystemAdapter => new ZapjobsAdapter(context, makeStorage, fast);
+export function createZapjobsAdapter(makeStorage: StorageFactory, fast: boolean, prefetch = 0) {
+  return (context: RunContext): SystemAdapter =>
+    new ZapjobsAdapter(context, makeStorage, fast, prefetch);
 }
 
 class ZapjobsAdapter implements SystemAdapter {
@@ -44,6 +46,7 @@ class ZapjobsAdapter implements SystemAdapter {
     private readonly context: RunContext,
     private readonly makeStorage: StorageFactory,
     fast: boolean,
+    private readonly prefetch: number,
   ) {
     this.job = defineJob({
       name: 'bench',
@@ -111,7 +114,11 @@ class ZapjobsAdapter implements SystemAdapter {
 
   async startWorker(options: WorkerOptions): Promise<RunningWorker> {
     this.handler = options.handler;
-    const worker = this.zap.createWorker({ queues: [QUEUE], concurrency: options.concurrency });
+    const worker = this.zap.createWorker({
+      queues: [QUEUE],
+      concurrency: options.concurrency,
+      prefetch: this.prefetch,
+    });
     await worker.start();
     return { stop: () => worker.stop() };
   }

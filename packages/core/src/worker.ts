@@ -68,6 +68,8 @@ export class Worker {
   readonly #events: Batcher<NewEvent, undefined>;
   /** Runs this worker holds a lease on, by lease token: running, or storing their outcome. */
   readonly #active = new Map<string, { active: ActiveRun; settled: Promise<void> }>();
+  /** Claimed runs waiting for a free slot, oldest first (`prefetch`); each holds a lease. */
+  readonly #buffered = new Set<ActiveRun>();
   /** Entries of `#active` whose handler has not finished; each takes a concurrency slot. */
   #runningHandlers = 0;
   /** Aborted when a stop gives up on outcomes that are still being stored. */
@@ -185,8 +187,9 @@ export class Worker {
   }
 
   /**
-   * Stops the worker. Graceful by default: claiming stops at once and running handlers get up
-   * to `shutdownTimeoutMs` to finish. With `force`, or at that deadline, handlers are aborted
+   * Stops the worker. Graceful by default: claiming stops at once, runs in the `prefetch` buffer
+   * are released at once (attempt not counted), and running handlers get up to
+   * `shutdownTimeoutMs` to finish. With `force`, or at that deadline, handlers are aborted
    * with ShutdownError and their runs released, claimable at once with the attempt not
    * counted. A forced stop during a graceful one cuts the wait short.
    */
@@ -215,7 +218,7 @@ export class Worker {
    * made by other processes.
    */
   notifyCancelled(runId: string): void {
-    for (const { active } of this.#active.values()) {
+    for (const active of [...this.#buffered, ...[...this.#active.values()].map((e) => e.active)]) {
       if (active.run.id === runId) this.#loseLease(active, new CancelledError(runId));
     }
   }
@@ -235,6 +238,7 @@ export class Worker {
     );
     this.#wake.notify();
     await this.#loop;
+    await this.#releaseBuffered();
 
     if (!this.#forced && this.#active.size > 0) await this.#waitForHandlers();
     const aborting = this.#active.size > 0;
@@ -296,30 +300,47 @@ export class Worker {
       active.controller.abort(reason);
       victims.push(active);
     }
-    if (victims.length > 0) {
-      try {
-        const released = await this.#storage.release(victims.map((active) => active.lease));
-        const count = released.filter(Boolean).length;
-        this.#logger.info(
-          { released: count },
-          `Worker ${this.id} released ${count} run(s); they are claimable again at once`,
-        );
-      } catch (error) {
-        this.#logger.error(
-          { err: error },
-          `Worker ${this.id} failed to release ${victims.length} run(s); they become claimable ` +
-            `when their leases expire: ${errorMessage(error)}`,
-        );
-      }
-    }
+    await this.#release(victims);
     await Promise.allSettled([...this.#active.values()].map((entry) => entry.settled));
   }
 
+  /** Releases every buffered run that never started, claimable again with no attempt counted. */
+  async #releaseBuffered(): Promise<void> {
+    const held = [...this.#buffered];
+    this.#buffered.clear();
+    for (const active of held) active.discarded = true;
+    await this.#release(held);
+  }
+
+  /** Releases the leases of `actives` in one storage call, logging the result. */
+  async #release(actives: ActiveRun[]): Promise<void> {
+    if (actives.length === 0) return;
+    try {
+      const released = await this.#storage.release(actives.map((active) => active.lease));
+      const count = released.filter(Boolean).length;
+      this.#logger.info(
+        { released: count },
+        `Worker ${this.id} released ${count} run(s); they are claimable again at once`,
+      );
+    } catch (error) {
+      this.#logger.error(
+        { err: error },
+        `Worker ${this.id} failed to release ${actives.length} run(s); they become claimable ` +
+          `when their leases expire: ${errorMessage(error)}`,
+      );
+    }
+  }
+
   async #claimLoop(): Promise<void> {
-    const { queues, concurrency, leaseMs, pollIntervalMs } = this.options;
+    const { queues, concurrency, prefetch, leaseMs, pollIntervalMs } = this.options;
     while (this.#state === 'running') {
-      const free = this.#freeSlots(concurrency);
-      if (free <= 0) {
+      this.#startBuffered(concurrency);
+      const free = Math.max(0, this.#freeSlots(concurrency));
+      const room = prefetch - this.#buffered.size;
+      // With slots busy, refill the buffer only once it is half empty, so that one claim
+      // serves many handler cycles instead of one claim per finished handler.
+      const limit = free > 0 || room >= Math.ceil(prefetch / 2) ? free + room : 0;
+      if (limit <= 0) {
         await this.#wake.wait(pollIntervalMs);
         continue;
       }
@@ -327,7 +348,7 @@ export class Worker {
       const claimStartedAt = Date.now();
       let claimed: ClaimedRun[];
       try {
-        claimed = await this.#storage.claim({ workerId: this.id, queues, limit: free, leaseMs });
+        claimed = await this.#storage.claim({ workerId: this.id, queues, limit, leaseMs });
         this.#claimSucceeded();
       } catch (error) {
         await this.#wake.wait(this.#claimFailed(error));
@@ -336,16 +357,19 @@ export class Worker {
 
       const claimReturnedAt = Date.now();
       for (const run of claimed) {
-        this.#startAttempt(run, this.#claimedLeaseDeadline(run, claimStartedAt, claimReturnedAt));
+        const deadline = this.#claimedLeaseDeadline(run, claimStartedAt, claimReturnedAt);
+        this.#buffered.add(this.#heldRun(run, deadline));
       }
-      if (this.#forced) await this.#abortAndRelease();
-      if (claimed.length === free || this.#state !== 'running') continue;
+      if (this.#state !== 'running') break;
+      this.#startBuffered(concurrency);
+      if (claimed.length === limit) continue;
       await this.#wake.wait(await this.#idleDelay());
     }
   }
 
-  #startAttempt(run: ClaimedRun, leaseDeadline: number): void {
-    const active: ActiveRun = {
+  /** Wraps a claimed run and its lease for the buffer; the handler has not started. */
+  #heldRun(run: ClaimedRun, leaseDeadline: number): ActiveRun {
+    return {
       run,
       lease: { runId: run.id, leaseToken: run.leaseToken },
       controller: new AbortController(),
@@ -354,6 +378,23 @@ export class Worker {
       handlerFinished: false,
       leaseDeadline,
     };
+  }
+
+  /** Moves buffered runs into free slots, oldest first, dropping those whose lease expired. */
+  #startBuffered(concurrency: number): void {
+    for (const active of this.#buffered) {
+      if (this.#freeSlots(concurrency) <= 0) return;
+      this.#buffered.delete(active);
+      if (Date.now() >= active.leaseDeadline) {
+        this.#dropBuffered(active, new LeaseLostError(active.run.id));
+      } else {
+        this.#startAttempt(active);
+      }
+    }
+  }
+
+  #startAttempt(active: ActiveRun): void {
+    const { run } = active;
     this.#runningHandlers++;
     const discardReason = () => (active.discarded ? active.controller.signal.reason : undefined);
     const settled = this.#internals.telemetry
@@ -452,6 +493,10 @@ export class Worker {
   }
 
   #loseLease(active: ActiveRun, reason: Error): void {
+    if (this.#buffered.delete(active)) {
+      this.#dropBuffered(active, reason);
+      return;
+    }
     if (active.discarded || active.storing) return;
     active.discarded = true;
     active.controller.abort(reason);
@@ -477,11 +522,22 @@ export class Worker {
     this.#loseLease(active, reason);
   }
 
+  /** Drops a buffered run that never started; there is no handler to abort. */
+  #dropBuffered(active: ActiveRun, reason: Error): void {
+    active.discarded = true;
+    this.#logger.info(
+      { runId: active.run.id, attempt: active.run.attempt },
+      `Worker ${this.id} dropped buffered run ${active.run.id} before starting it: ${reason.message}`,
+    );
+    this.#wake.notify();
+  }
+
   /** Extends every held lease in one storage call and aborts attempts whose lease is gone. */
   async #heartbeat(): Promise<void> {
-    const held = [...this.#active.values()]
-      .map((entry) => entry.active)
-      .filter((active) => !active.discarded);
+    const held = [
+      ...this.#buffered,
+      ...[...this.#active.values()].map((entry) => entry.active),
+    ].filter((active) => !active.discarded);
     if (held.length === 0) return;
 
     const sentAt = Date.now();

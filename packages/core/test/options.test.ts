@@ -311,6 +311,7 @@ describe('worker options', () => {
       reclaimIntervalMs: 5_000,
       shutdownTimeoutMs: 30_000,
       handleSignals: false,
+      prefetch: 0,
     });
     expect(options.workerId).toMatch(new RegExp(`-${process.pid}-[0-9a-f]{6}$`));
   });
@@ -322,6 +323,12 @@ describe('worker options', () => {
       'Invalid option concurrency: 0. Expected an integer from 1 to 10000.',
     ],
     ['fractional concurrency', { concurrency: 2.5 }, 'Invalid option concurrency: 2.5.'],
+    [
+      'negative prefetch',
+      { prefetch: -1 },
+      'Invalid option prefetch: -1. Expected an integer from 0 to 10000.',
+    ],
+    ['fractional prefetch', { prefetch: 1.5 }, 'Invalid option prefetch: 1.5.'],
     [
       'empty queues',
       { queues: [] },

@@ -8,6 +8,7 @@ import { describeRuntimeFailures } from './runtime-failures.js';
 import { describeRuntimeInput } from './runtime-input.js';
 import { describeRuntimeLeases } from './runtime-leases.js';
 import { describeRuntimeOutcomes } from './runtime-outcomes.js';
+import { describeRuntimePrefetch } from './runtime-prefetch.js';
 import { describeRuntimeProcesses } from './runtime-processes.js';
 import { describeRuntimeTenants } from './runtime-tenants.js';
 
@@ -18,6 +19,7 @@ export function describeRuntime(options: ConformanceOptions): void {
   describeRuntimeInput(options);
   describeRuntimeLeases(options);
   describeRuntimeOutcomes(options);
+  describeRuntimePrefetch(options);
   describeRuntimeProcesses(options);
   describeRuntimeTenants(options);
 }
