@@ -19,7 +19,7 @@ export interface JobContext {
   /** 1 for the first execution, 2 for the first retry, and so on. */
   attempt: number;
   maxAttempts: number;
-  /** Aborted on timeout, cancellation, lost lease or forced shutdown; `reason` says which. */
+  /** Aborted on timeout, cancellation, lost lease or forced shutdown; `reason` names the cause. */
   signal: AbortSignal;
   /** Logger scoped to this run; with `full` history each line is also stored with the run. */
   logger: Logger;

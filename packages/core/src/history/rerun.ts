@@ -12,7 +12,7 @@ import { callStorage } from '../internal/storage-call.js';
 import type { EnqueueOptions, EnqueueResult } from '../run.js';
 import { type RunRecord, type Storage, TERMINAL_STATES } from '../storage/contract.js';
 
-/** Metadata key of a re-run that holds the id of the run it repeats. */
+/** Metadata key of a re-run that contains the id of the run it repeats. */
 export const RERUN_OF_KEY = 'zapjobs.rerunOf';
 /** Prefix of the state keys of a run that name its re-runs: `rerun:<new run id>`. */
 const RERUN_STATE_PREFIX = 'rerun:';
@@ -38,7 +38,7 @@ export interface RerunDependencies {
  * group, partition key, tenant, history level, timeout and backoff. The input is checked
  * against the job's current input schema. Idempotency and unique keys are not copied, since
  * they would match the original run. The two writes that link the runs follow the enqueue; if
- * they fail, the new run exists and the error says so.
+ * they fail, the new run exists and the error reports it.
  */
 export async function rerun(deps: RerunDependencies, runId: string): Promise<EnqueueResult> {
   const record = await readRun(deps.storage, runId);

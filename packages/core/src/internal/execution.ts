@@ -72,7 +72,7 @@ type Outcome =
 
 /** First wait before storing an outcome again after a storage error, in ms. */
 const STORE_RETRY_FIRST_MS = 50;
-/** Longest wait between tries to store an outcome, in ms. */
+/** Maximum wait between tries to store an outcome, in ms. */
 const STORE_RETRY_MAX_MS = 1_000;
 
 /** Executes one attempt and stores its outcome. Never rejects. */
@@ -333,7 +333,7 @@ async function storeFailure(
  * Sends an outcome, retrying failed sends with exponential backoff while the lease is held:
  * until the lease deadline as it stood at the first failure, or earlier when a heartbeat
  * finds the lease gone or the worker abandons stored outcomes. The run stays in the worker's
- * active set meanwhile, so heartbeats keep its lease. Returns the storage's answer and
+ * active set meanwhile, so heartbeats keep its lease. Returns the storage's result and
  * whether it came from a retry, or null after giving up; the lease then expires and the run
  * is retried by stall recovery.
  */
@@ -412,7 +412,7 @@ function retryDelay(
     return computeBackoffDelay(backoff, run.attempt, error);
   } catch (backoffError) {
     logger.error(
-      { err: backoffError },
+      { err: backoffError, runId: run.id },
       `Backoff of job "${run.job}" failed; using the default backoff: ${errorMessage(backoffError)}`,
     );
     return computeBackoffDelay(DEFAULT_BACKOFF, run.attempt, error);

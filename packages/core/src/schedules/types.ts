@@ -106,7 +106,7 @@ export type ScheduleTimingSpec = { cron: string; timezone?: string } | { everyMs
 /** Options of a scheduler; see `zap.createScheduler`. */
 export interface SchedulerOptions {
   /**
-   * Longest wait in milliseconds between two checks for due schedules. A scheduler also wakes
+   * Maximum wait in milliseconds between two checks for due schedules. A scheduler also wakes
    * at the next fire time it knows of, so this only bounds how late it notices schedules
    * that other processes upserted or fired. Default 1,000.
    */

@@ -144,7 +144,8 @@ export interface NewDependency {
  * Unique-key deduplication for an insert.
  *
  * Two runs may hold the same key at the same time only if one of them has released it. A run
- * releases its key when `releaseOn` says so, or when `ttlMs` has passed since it took the key.
+ * releases its key at the point `releaseOn` names, or once `ttlMs` has passed since it took
+ * the key.
  */
 export interface UniqueSpec {
   key: string;
@@ -193,7 +194,7 @@ export interface NewRun {
 }
 
 export interface InsertResult {
-  /** Id of the new run, or of the existing run that holds the unique key. */
+  /** Id of the new run, or of the existing run that has the unique key. */
   runId: string;
   /** False when a unique key matched an existing run. */
   created: boolean;
@@ -253,7 +254,7 @@ export interface ClaimRequest {
   workerId: string;
   /** Queues in priority order: every due run of the first queue goes before the second's. */
   queues: readonly string[];
-  /** Most runs to claim, the worker's free slots. At least 1. */
+  /** Maximum number of runs to claim, usually the worker's free slots. At least 1. */
   limit: number;
   /** Lease length; the lease expires this long after the claim unless extended. */
   leaseMs: number;
@@ -372,7 +373,7 @@ export const COMPACTION_KEPT_TYPES: readonly LifecycleEventType[] = [
   'signal',
 ];
 
-/** Which events {@link Storage.compactEvents} deletes. */
+/** Selection of the events that {@link Storage.compactEvents} deletes. */
 export interface CompactEventsRequest {
   /**
    * Event types to delete, such as `log` and `progress`. Never empty, and never a type of
@@ -413,7 +414,7 @@ export interface PurgeRequest {
   states: readonly RunState[];
   /** Purge runs that finished before this absolute time. */
   finishedBefore: number;
-  /** Most runs to delete in one call. */
+  /** Maximum number of runs to delete in one call. */
   limit: number;
 }
 
@@ -485,7 +486,7 @@ export interface LimitSpec {
   key: string;
   /** Most runs `running` at once. */
   concurrency?: number;
-  /** Most claims per sliding window of `periodMs`. */
+  /** Maximum number of claims per sliding window of `periodMs`. */
   rate?: { limit: number; periodMs: number };
   /**
    * Lets claims exceed `concurrency` and `rate` up to this multiple while no other claimable
@@ -556,7 +557,7 @@ export interface Storage {
    * unique key released when its `releaseOn` is `start`. Honors every {@link LimitSpec}.
    *
    * Tenancy: runs of tenants that are not `active` are skipped, a tenant's `maxConcurrentRuns`
-   * holds across every claimer, and in a queue with a {@link FairnessSpec} the due runs are
+   * applies across every claimer, and in a queue with a {@link FairnessSpec} the due runs are
    * taken in weighted fair order of their keys instead of priority order.
    */
   claim(request: ClaimRequest): Promise<ClaimedRun[]>;

@@ -10,7 +10,7 @@ import type { Storage } from '../storage/contract.js';
 const PURGE_INTERVAL_MS = 60_000;
 /** Runs deleted per storage call. */
 const PURGE_BATCH = 500;
-/** Most calls per pass, so a huge tenant is purged over several passes. */
+/** Maximum number of calls per pass, so a huge tenant is purged over several passes. */
 const MAX_BATCHES = 20;
 
 /** Runs purge passes for one worker, at most one per {@link PURGE_INTERVAL_MS}. */

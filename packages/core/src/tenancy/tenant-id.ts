@@ -4,7 +4,7 @@
  */
 import { InvalidOptionError } from '../errors.js';
 
-/** Longest tenant id, in characters. */
+/** Maximum length of a tenant id, in characters. */
 export const MAX_TENANT_ID_LENGTH = 128;
 
 const TENANT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
