@@ -15,7 +15,7 @@ async function storageLogger() {
 
 const DEFAULT_DESCRIPTION = 'defaults (full run history)';
 /** Runs the fast configurations claim ahead of free slots (worker option `prefetch`). */
-const FAST_PREFETCH = 256;
+const FAST_PREFETCH = 500;
 const FAST_DESCRIPTION = `\`historyLevel: "off"\` (no run history), worker \`prefetch: ${FAST_PREFETCH}\``;
 
 /** ZapJobs on each backend, with default settings and with its fastest history level. */

@@ -280,16 +280,24 @@ export class ClientClosedError extends ZapJobsError {
   }
 }
 
-/** A schedule name that the storage does not have. */
+/** A schedule name that the storage does not have in the namespace of the caller's tenant. */
 export class ScheduleNotFoundError extends ZapJobsError {
   readonly schedule: string;
+  /** The tenant whose schedules were searched, or null for schedules without a tenant. */
+  readonly tenantId: string | null;
 
-  constructor(schedule: string) {
+  constructor(schedule: string, tenantId: string | null = null) {
     super(
       'SCHEDULE_NOT_FOUND',
-      `Schedule "${schedule}" not found. Create it with zap.schedules.upsert() first.`,
+      tenantId === null
+        ? `Schedule "${schedule}" not found among the schedules without a tenant. Create it ` +
+            'with zap.schedules.upsert() first; reach a schedule of a tenant through ' +
+            'zap.forTenant(tenantId).schedules.'
+        : `Schedule "${schedule}" of tenant "${tenantId}" not found. Create it with ` +
+            `zap.forTenant("${tenantId}").schedules.upsert() first.`,
     );
     this.schedule = schedule;
+    this.tenantId = tenantId;
   }
 }
 

@@ -126,16 +126,32 @@ export class EventBus {
   /** Calls every listener of `type` in registration order, synchronously. */
   emit<K extends ZapJobsEventName>(type: K, event: ZapJobsEvents[K]): void {
     const set = this.#listeners.get(type);
-    if (set === undefined) return;
-    for (const listener of [...set]) {
-      try {
-        const result = listener(event);
-        if (isPromiseLike(result)) {
-          result.then(undefined, (error: unknown) => this.#report(type, error));
-        }
-      } catch (error) {
-        this.#report(type, error);
+    if (set === undefined || set.size === 0) return;
+    if (set.size === 1) {
+      // With one listener, `break` leaves any listener it adds for the next event.
+      for (const listener of set) {
+        this.#call(type, listener, event);
+        break;
       }
+      return;
+    }
+    // Iterates over a copy, so that listeners added or removed by a listener apply from the
+    // next event.
+    for (const listener of [...set]) this.#call(type, listener, event);
+  }
+
+  #call<K extends ZapJobsEventName>(
+    type: K,
+    listener: EventListener<K>,
+    event: ZapJobsEvents[K],
+  ): void {
+    try {
+      const result = listener(event);
+      if (isPromiseLike(result)) {
+        result.then(undefined, (error: unknown) => this.#report(type, error));
+      }
+    } catch (error) {
+      this.#report(type, error);
     }
   }
 

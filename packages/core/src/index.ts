@@ -33,7 +33,16 @@ export type {
   RedriveFilter,
 } from './flow/dead-letter.js';
 export type { Limits } from './flow/limits.js';
-export type { Limit, LimitEvents, LimitOptions, LimitTarget, LimitUsage } from './flow/types.js';
+export type {
+  ConcurrencyBurst,
+  Limit,
+  LimitBurst,
+  LimitEvents,
+  LimitOptions,
+  LimitTarget,
+  LimitUsage,
+  RateBurst,
+} from './flow/types.js';
 export type { UniqueMode, UniqueOptions } from './flow/unique.js';
 export { EXPORT_FORMAT, EXPORT_VERSION, type ExportFormat } from './history/export.js';
 export type {
@@ -44,6 +53,7 @@ export type {
   HistoryQuery,
   RunReplay,
   RunTimeline,
+  TenantHistory,
   TimelineOptions,
 } from './history/history.js';
 export type { AttemptSummary, HistorySnapshot } from './history/replay.js';
@@ -104,6 +114,7 @@ export type {
   ScheduleMisfireOptions,
   ScheduleRunOptions,
   SchedulerOptions,
+  ScheduleSkippedEvent,
   ScheduleTimingSpec,
 } from './schedules/types.js';
 export type {

@@ -4,6 +4,8 @@
  */
 import { hostname } from 'node:os';
 import { CancelledError, InvalidOptionError, LeaseLostError, ShutdownError } from './errors.js';
+import { emitBursts } from './flow/bursts.js';
+import { AttemptAbort } from './internal/attempt-abort.js';
 import { Batcher } from './internal/batcher.js';
 import { assertKnownKeys } from './internal/check.js';
 import { errorMessage } from './internal/decode.js';
@@ -15,6 +17,7 @@ import { callStorage } from './internal/storage-call.js';
 import { TimerLoop } from './internal/timer-loop.js';
 import { Wakeup } from './internal/wakeup.js';
 import {
+  maxUnstoredOutcomes,
   type ResolvedWorkerOptions,
   resolveWorkerOptions,
   type WorkerOptions,
@@ -38,12 +41,6 @@ export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stoppe
 const MAX_CLAIM_BACKOFF_MS = 30_000;
 /** Wait before claiming again when a run was due but the claim did not return it, in ms. */
 const DUE_RECHECK_MS = 10;
-/**
- * Most finished attempts whose outcome is still being stored, per concurrency slot. A slot is
- * free again once its handler returns; past this many unstored outcomes the worker stops
- * claiming until the storage catches up.
- */
-const MAX_UNSTORED_PER_SLOT = 1;
 
 /**
  * A worker of a {@link ZapJobs} client; create it with `zap.createWorker(options)`.
@@ -96,8 +93,10 @@ export class Worker {
     this.#logger = childLogger(internals.logger, { workerId: this.id });
 
     const storage = this.#storage;
-    this.#completes = new Batcher((requests) => storage.complete(requests));
-    this.#fails = new Batcher((requests) => storage.fail(requests));
+    // One batch of outcomes in flight at a time: outcomes that finish meanwhile leave together
+    // in the next one, so a busy worker sends fewer, larger batches.
+    this.#completes = new Batcher((requests) => storage.complete(requests), { maxInFlight: 1 });
+    this.#fails = new Batcher((requests) => storage.fail(requests), { maxInFlight: 1 });
     this.#events = new Batcher(
       async (events) => {
         await storage.appendEvents(events);
@@ -297,7 +296,7 @@ export class Worker {
     for (const { active } of this.#active.values()) {
       if (active.discarded || active.storing) continue;
       active.discarded = true;
-      active.controller.abort(reason);
+      active.abort.abort(reason);
       victims.push(active);
     }
     await this.#release(victims);
@@ -356,6 +355,7 @@ export class Worker {
       }
 
       const claimReturnedAt = Date.now();
+      emitBursts(this.#internals.bus, this.id, claimed);
       for (const run of claimed) {
         const deadline = this.#claimedLeaseDeadline(run, claimStartedAt, claimReturnedAt);
         this.#buffered.add(this.#heldRun(run, deadline));
@@ -372,7 +372,7 @@ export class Worker {
     return {
       run,
       lease: { runId: run.id, leaseToken: run.leaseToken },
-      controller: new AbortController(),
+      abort: new AttemptAbort(),
       discarded: false,
       storing: false,
       handlerFinished: false,
@@ -396,7 +396,7 @@ export class Worker {
   #startAttempt(active: ActiveRun): void {
     const { run } = active;
     this.#runningHandlers++;
-    const discardReason = () => (active.discarded ? active.controller.signal.reason : undefined);
+    const discardReason = () => (active.discarded ? active.abort.reason : undefined);
     const settled = this.#internals.telemetry
       .traceAttempt(run, this.id, discardReason, () => executeAttempt(this.#env, active))
       .catch((error: unknown) => {
@@ -426,7 +426,7 @@ export class Worker {
    * outcomes over their cap.
    */
   #freeSlots(concurrency: number): number {
-    const maxHeld = concurrency * (1 + MAX_UNSTORED_PER_SLOT);
+    const maxHeld = concurrency + maxUnstoredOutcomes(concurrency, this.options.prefetch);
     return Math.min(concurrency - this.#runningHandlers, maxHeld - this.#active.size);
   }
 
@@ -499,7 +499,7 @@ export class Worker {
     }
     if (active.discarded || active.storing) return;
     active.discarded = true;
-    active.controller.abort(reason);
+    active.abort.abort(reason);
     const cancelled = reason instanceof CancelledError;
     const why = cancelled ? 'the run was cancelled' : 'its lease was lost';
     this.#logger[cancelled ? 'info' : 'warn'](

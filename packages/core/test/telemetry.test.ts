@@ -9,6 +9,8 @@ import {
 import { describe, expect, it } from 'vitest';
 import { CancelledError } from '../src/errors.js';
 import { EventBus } from '../src/events.js';
+import { emitBursts } from '../src/flow/bursts.js';
+import type { LimitBurst } from '../src/flow/types.js';
 import type { ClaimedRun, InsertResult, NewRun } from '../src/storage/contract.js';
 import { Telemetry } from '../src/telemetry/telemetry.js';
 import { CapturingLogger } from '../src/testing/runtime-harness.js';
@@ -57,6 +59,7 @@ function claimed(overrides: Partial<ClaimedRun> = {}): ClaimedRun {
     historyLevel: 'full',
     metadata: null,
     leaseToken: 'token',
+    bursts: [],
     ...overrides,
   };
 }
@@ -249,5 +252,86 @@ describe('Telemetry', () => {
     expect(wait?.dataPoints[0]?.value).toMatchObject({ count: 1, sum: 0.25 });
     const duration = collected.find((metric) => metric.descriptor.name === 'zapjobs.run.duration');
     expect(duration?.dataPoints[0]?.attributes['zapjobs.run.outcome']).toBe('discarded');
+  });
+
+  it('burst uses become events and metrics', async () => {
+    const reader = createMetrics();
+    const bus = new EventBus(new CapturingLogger());
+    new Telemetry({ meterProvider: reader.provider }, bus);
+    const events: LimitBurst[] = [];
+    bus.on('limit.burst', (event) => {
+      events.push(event);
+    });
+    const rateLimit = {
+      scope: 'partition' as const,
+      key: 'outbox',
+      rate: { limit: 2, periodMs: 60_000 },
+      concurrency: 1,
+      burstMultiplier: 2.5,
+    };
+    const run = claimed({
+      partitionKey: 'customer-1',
+      bursts: [
+        { limit: rateLimit, kind: 'rate', partitionKey: 'customer-1', count: 3 },
+        { limit: rateLimit, kind: 'concurrency', partitionKey: 'customer-1', count: 2 },
+      ],
+    });
+    emitBursts(bus, 'w1', [claimed({ id: 'within-limits' }), run]);
+
+    const limit = {
+      partitionOf: 'outbox',
+      rate: { limit: 2, periodMs: 60_000 },
+      concurrency: 1,
+      burstMultiplier: 2.5,
+    };
+    const common = {
+      limit,
+      partitionKey: 'customer-1',
+      runId: RUN_ID,
+      job: 'mail',
+      queue: 'outbox',
+      tenantId: 'acme',
+      workerId: 'w1',
+      bursting: true,
+    };
+    expect(events).toEqual([
+      { ...common, kind: 'rate', claims: 3, burstRate: 5 },
+      { ...common, kind: 'concurrency', running: 2, burstConcurrency: 2 },
+    ]);
+
+    const collected = await reader.collect();
+    const bursts = collected.find((metric) => metric.descriptor.name === 'zapjobs.limit.bursts');
+    const points = bursts?.dataPoints.map((point) => ({
+      attributes: point.attributes,
+      value: point.value,
+    }));
+    const labels = (kind: string) => ({
+      'messaging.system': 'zapjobs',
+      'messaging.destination.name': 'outbox',
+      'zapjobs.job.name': 'mail',
+      'zapjobs.tenant.id': 'acme',
+      'zapjobs.limit.scope': 'partition',
+      'zapjobs.limit.kind': kind,
+    });
+    expect(points).toHaveLength(2);
+    expect(points).toEqual(
+      expect.arrayContaining([
+        { attributes: labels('rate'), value: 1 },
+        { attributes: labels('concurrency'), value: 1 },
+      ]),
+    );
+  });
+
+  it('runs without burst uses emit nothing', () => {
+    const bus = new EventBus(new CapturingLogger());
+    const events: LimitBurst[] = [];
+    bus.on('limit.burst', (event) => {
+      events.push(event);
+    });
+    // A backend written against an older contract may leave `bursts` out.
+    const legacy = { ...claimed() } as Partial<ClaimedRun>;
+    delete legacy.bursts;
+    emitBursts(bus, 'w1', [claimed(), legacy as ClaimedRun]);
+    expect(events).toEqual([]);
   });
 });

@@ -26,6 +26,7 @@ import type {
   RunFilter,
   RunRecord,
   RunState,
+  ScheduleKey,
   ScheduleRecord,
   ScheduleUpsert,
   Storage,
@@ -363,23 +364,38 @@ export class PostgresStorage implements Storage {
     return toScheduleRecord(rows[0]!);
   }
 
-  async getSchedule(name: string): Promise<ScheduleRecord | null> {
-    const { rows } = await this.db.query<ScheduleRow>('getSchedule', this.st.getSchedule, [name]);
+  async getSchedule(key: ScheduleKey): Promise<ScheduleRecord | null> {
+    const { rows } = await this.db.query<ScheduleRow>('getSchedule', this.st.getSchedule, [
+      key.tenantId ?? '',
+      key.name,
+    ]);
     return rows[0] === undefined ? null : toScheduleRecord(rows[0]);
   }
 
-  async listSchedules(): Promise<ScheduleRecord[]> {
-    const { rows } = await this.db.query<ScheduleRow>('listSchedules', this.st.listSchedules);
+  async listSchedules(filter: { tenantId?: string } = {}): Promise<ScheduleRecord[]> {
+    const { rows } =
+      filter.tenantId === undefined
+        ? await this.db.query<ScheduleRow>('listSchedules', this.st.listSchedules)
+        : await this.db.query<ScheduleRow>('listSchedules', this.st.listTenantSchedules, [
+            filter.tenantId,
+          ]);
     return rows.map(toScheduleRecord);
   }
 
-  async setSchedulePaused(name: string, paused: boolean): Promise<boolean> {
-    const result = await this.db.query('setSchedulePaused', this.st.pauseSchedule, [name, paused]);
+  async setSchedulePaused(key: ScheduleKey, paused: boolean): Promise<boolean> {
+    const result = await this.db.query('setSchedulePaused', this.st.pauseSchedule, [
+      key.tenantId ?? '',
+      key.name,
+      paused,
+    ]);
     return (result.rowCount ?? 0) > 0;
   }
 
-  async deleteSchedule(name: string): Promise<boolean> {
-    const result = await this.db.query('deleteSchedule', this.st.deleteSchedule, [name]);
+  async deleteSchedule(key: ScheduleKey): Promise<boolean> {
+    const result = await this.db.query('deleteSchedule', this.st.deleteSchedule, [
+      key.tenantId ?? '',
+      key.name,
+    ]);
     return (result.rowCount ?? 0) > 0;
   }
 

@@ -2,7 +2,9 @@ import { InvalidOptionError } from '@zapjobs/core/storage';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../src/index.js';
-import { dropSchema, PG_URL, randomSchema, requirePostgres } from './helpers.js';
+import { MIGRATIONS, render } from '../src/internal/migrations.js';
+import { schemaNames } from '../src/internal/names.js';
+import { dropSchema, newRun, PG_URL, randomSchema, requirePostgres } from './helpers.js';
 
 const reachable = await requirePostgres();
 
@@ -79,6 +81,119 @@ describe.skipIf(!reachable)('migrations', () => {
       for (const row of rows) expect(row.n).toBe(1);
     } finally {
       await client.end();
+    }
+  });
+
+  it('migration 14 keeps schedules and keys them by tenant', async () => {
+    const schema = randomSchema();
+    schemas.push(schema);
+    const names = schemaNames(schema);
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      await client.query(`create schema ${names.quoted}`);
+      await client.query(
+        `create table ${names.quoted}.migrations (version integer primary key, name text not null,
+          applied_at timestamptz not null default now())`,
+      );
+      for (const migration of MIGRATIONS.filter((candidate) => candidate.version < 14)) {
+        await client.query(render(migration.sql, names));
+        await client.query(
+          `insert into ${names.quoted}.migrations (version, name) values ($1, $2)`,
+          [migration.version, migration.name],
+        );
+      }
+      const insert = `insert into ${names.quoted}.schedules (name, job, input, cron, interval_ms,
+          timezone, paused, next_fire_at, last_fire_at, options, tenant_id, created_at, updated_at)
+        values ($1, 'report', '{}', null, 60000, null, $2, 5000, 4000, '{}', $3, 1, 2)`;
+      await client.query(insert, ['daily', false, 'acme']);
+      await client.query(insert, ['acme/daily', true, null]);
+    } finally {
+      await client.end();
+    }
+
+    const storage = new PostgresStorage({ connectionString: PG_URL, schema, poolSize: 2 });
+    try {
+      await storage.migrate();
+      const acme = await storage.getSchedule({ name: 'daily', tenantId: 'acme' });
+      expect(acme).toMatchObject({ tenantId: 'acme', paused: false, nextFireAt: 5_000 });
+      expect(acme).toMatchObject({ lastFireAt: 4_000, createdAt: 1, updatedAt: 2 });
+      expect(await storage.getSchedule({ name: 'daily', tenantId: null })).toBeNull();
+      const plain = await storage.getSchedule({ name: 'acme/daily', tenantId: null });
+      expect(plain).toMatchObject({ tenantId: null, paused: true });
+      // The new key lets a schedule without a tenant take the name of acme's.
+      await storage.upsertSchedule({
+        name: 'daily',
+        job: 'report',
+        input: '{}',
+        cron: null,
+        intervalMs: 60_000,
+        timezone: null,
+        options: '{}',
+        nextFireAt: 7_000,
+        resetNextFireAt: true,
+      });
+      expect(await storage.listSchedules()).toHaveLength(3);
+      expect((await storage.getSchedule({ name: 'daily', tenantId: 'acme' }))?.nextFireAt).toBe(
+        5_000,
+      );
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('claim functions of older versions still claim after migration 13', async () => {
+    const schema = randomSchema();
+    schemas.push(schema);
+    const names = schemaNames(schema);
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    const claim = (fn: string, queue: string) =>
+      client.query<{ queue: string; state: string }>(
+        `select * from ${names.quoted}.${fn}('old-worker', $1::text[], 10, 30000)`,
+        [[queue]],
+      );
+    const storage = new PostgresStorage({ connectionString: PG_URL, schema, poolSize: 2 });
+    try {
+      // A schema as version 12 left it, claimed through the function that version calls.
+      await client.query(`create schema ${names.quoted}`);
+      await client.query(
+        `create table ${names.quoted}.migrations (version integer primary key, name text not null,
+          applied_at timestamptz not null default now())`,
+      );
+      for (const migration of MIGRATIONS.filter((candidate) => candidate.version < 13)) {
+        await client.query(render(migration.sql, names));
+        await client.query(
+          `insert into ${names.quoted}.migrations (version, name) values ($1, $2)`,
+          [migration.version, migration.name],
+        );
+      }
+      expect((await claim('claim_runs_tenancy', 'limited')).rows).toEqual([]);
+
+      await storage.migrate();
+      await storage.setLimit({
+        scope: 'queue',
+        key: 'limited',
+        concurrency: 1,
+        burstMultiplier: 2,
+      });
+      await storage.insertRuns([
+        ...Array.from({ length: 3 }, () => newRun({ queue: 'limited' })),
+        newRun({ queue: 'plain' }),
+      ]);
+      // Both functions keep their signature and return runs, without the burst uses.
+      const limited = await claim('claim_runs', 'limited');
+      expect(limited.rows.map((row) => [row.queue, row.state])).toEqual([
+        ['limited', 'running'],
+        ['limited', 'running'],
+      ]);
+      expect(limited.rows[0]).not.toHaveProperty('bursts');
+      const plain = await claim('claim_runs_tenancy', 'plain');
+      expect(plain.rows.map((row) => [row.queue, row.state])).toEqual([['plain', 'running']]);
+      expect((await claim('claim_runs_tenancy', 'limited')).rows).toEqual([]);
+    } finally {
+      await client.end();
+      await storage.close();
     }
   });
 

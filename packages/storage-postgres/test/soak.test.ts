@@ -17,6 +17,8 @@ const reachable = await requirePostgres();
 const TOTAL_RUNS = 20_000;
 const WORKERS = 4;
 const KILL_EVERY_MS = 2_500;
+/** Also kill after every this many completions, so a fast run still sees several kills. */
+const KILL_EVERY_RUNS = TOTAL_RUNS / 8;
 const DEADLINE_MS = 110_000;
 const WORKER_SCRIPT = fileURLToPath(new URL('./fixtures/worker.mjs', import.meta.url));
 
@@ -88,15 +90,17 @@ describe.skipIf(!reachable)('SIGKILL soak', () => {
       workers.push(...running);
       await Promise.all(running.map((worker) => worker.ready));
 
-      // Kill one worker process at a time with SIGKILL and start a replacement, until done.
+      // Kill one worker process at a time with SIGKILL and start a replacement, every few
+      // seconds or every eighth of the runs, whichever comes first, until done.
       const startedAt = Date.now();
       let kills = 0;
       let completed = 0;
       let nextKillAt = Date.now() + KILL_EVERY_MS;
+      let nextKillAtCompleted = KILL_EVERY_RUNS;
       while (Date.now() - startedAt < DEADLINE_MS) {
         completed = (await storage.countRuns({})).completed;
         if (completed === TOTAL_RUNS) break;
-        if (Date.now() >= nextKillAt) {
+        if (Date.now() >= nextKillAt || completed >= nextKillAtCompleted) {
           const slot = kills % WORKERS;
           const victim = running[slot]!;
           victim.child.kill('SIGKILL');
@@ -106,6 +110,7 @@ describe.skipIf(!reachable)('SIGKILL soak', () => {
           running[slot] = replacement;
           kills += 1;
           nextKillAt = Date.now() + KILL_EVERY_MS;
+          nextKillAtCompleted = completed + KILL_EVERY_RUNS;
         }
         await sleep(200);
       }

@@ -1,4 +1,5 @@
 import type {
+  BurstUse,
   ClaimedRun,
   DependencyCondition,
   DependencyRecord,
@@ -103,9 +104,22 @@ function decodeRunFields(f: Map<string, string>): RunRecord {
   };
 }
 
+/** The `bursts` of a run that every limit admitted within its normal caps. */
+const NO_BURSTS: readonly BurstUse[] = Object.freeze([]);
+
+/** Decodes a run of claim.lua's reply, whose `bursts` field is JSON in the contract's shape. */
 export function decodeClaimedRun(flat: Flat): ClaimedRun {
   const fields = toMap(flat);
-  return { ...decodeRunFields(fields), leaseToken: fields.get('leaseToken')! };
+  const bursts = fields.get('bursts');
+  // Adds the fields to the record, because spreading it into a new object costs more than the
+  // rest of the decoding.
+  const claimed = decodeRunFields(fields) as RunRecord & {
+    leaseToken: string;
+    bursts: readonly BurstUse[];
+  };
+  claimed.leaseToken = fields.get('leaseToken')!;
+  claimed.bursts = bursts === undefined ? NO_BURSTS : (JSON.parse(bursts) as BurstUse[]);
+  return claimed;
 }
 
 /** Event ids are the namespace's event counter, zero-padded so that ids sort as strings too. */

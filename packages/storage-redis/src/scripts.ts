@@ -32,6 +32,7 @@ import scheduleFire from './lua/schedule-fire.lua';
 import schedulePause from './lua/schedule-pause.lua';
 import scheduleUpsert from './lua/schedule-upsert.lua';
 import schedulesList from './lua/schedules-list.lua';
+import schedulesRekey from './lua/schedules-rekey.lua';
 import signal from './lua/signal.lua';
 import statePut from './lua/state-put.lua';
 import suspend from './lua/suspend.lua';
@@ -71,10 +72,11 @@ const sources = {
   runsCount: [base, runsCount],
   runsList: [base, runsList],
   scheduleDelete: [base, scheduleDelete],
-  scheduleFire: [...changing, insertLib, scheduleFire],
+  scheduleFire: [...changing, insertLib, admission, scheduleFire],
   schedulePause: [base, schedulePause],
   scheduleUpsert: [base, scheduleUpsert],
   schedulesList: [base, schedulesList],
+  schedulesRekey: [base, schedulesRekey],
   signal: [...changing, signal],
   statePut: [base, statePut],
   suspend: [...changing, suspend],

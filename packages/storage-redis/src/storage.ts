@@ -30,6 +30,7 @@ import {
   type RunFilter,
   type RunRecord,
   type RunState,
+  type ScheduleKey,
   type ScheduleRecord,
   type ScheduleUpsert,
   StalledError,
@@ -70,7 +71,11 @@ import { ScheduleStore } from './schedules.js';
 import { ScriptRunner } from './scripts.js';
 import { isRejection, type Rejection, rejectionError, TenancyStore } from './tenancy.js';
 
-const SCHEMA_VERSION = '1';
+/**
+ * Data layout version of a namespace. Version 2 keys schedules by tenant and name; migrate
+ * moves the schedules of a version 1 namespace (schedules-rekey.lua).
+ */
+const SCHEMA_VERSION = '2';
 /** Field of the "meta" hash set once the events of the namespace are indexed by type. */
 const REINDEX_FIELD = 'eventTypesIndexed';
 /** Events that one call of events-reindex.lua examines. */
@@ -126,6 +131,17 @@ export class RedisStorage implements Storage {
       await this.#scripts.loadAll();
       return await connection.hget(metaKey, 'schemaVersion');
     });
+    if (stored === '1') {
+      // Another process may have moved them between the read above and this call.
+      const moved = await this.#schedules.rekey();
+      if (moved > 0) {
+        this.#logger.info(
+          { namespace: this.#runner.prefixKey, schedules: moved },
+          `Moved ${moved} schedule(s) of namespace ${this.#runner.prefixKey} to data layout ` +
+            `version ${SCHEMA_VERSION}, where schedule names are unique per tenant`,
+        );
+      }
+    }
     if (Number(stored) > Number(SCHEMA_VERSION)) {
       const problem = new Error(
         `namespace ${this.#runner.prefixKey} has data layout version ${stored}, newer than ` +
@@ -378,20 +394,20 @@ export class RedisStorage implements Storage {
     return this.#schedules.upsert(schedule);
   }
 
-  getSchedule(name: string): Promise<ScheduleRecord | null> {
-    return this.#schedules.get(name);
+  getSchedule(key: ScheduleKey): Promise<ScheduleRecord | null> {
+    return this.#schedules.get(key);
   }
 
-  listSchedules(): Promise<ScheduleRecord[]> {
-    return this.#schedules.list();
+  listSchedules(filter: { tenantId?: string } = {}): Promise<ScheduleRecord[]> {
+    return this.#schedules.list(filter.tenantId);
   }
 
-  setSchedulePaused(name: string, paused: boolean): Promise<boolean> {
-    return this.#schedules.setPaused(name, paused);
+  setSchedulePaused(key: ScheduleKey, paused: boolean): Promise<boolean> {
+    return this.#schedules.setPaused(key, paused);
   }
 
-  deleteSchedule(name: string): Promise<boolean> {
-    return this.#schedules.delete(name);
+  deleteSchedule(key: ScheduleKey): Promise<boolean> {
+    return this.#schedules.delete(key);
   }
 
   dueSchedules(limit: number): Promise<ScheduleRecord[]> {

@@ -153,7 +153,69 @@ describe('migrate', () => {
     await Promise.all(storages.map((storage) => storage.migrate()));
     await storages[0]!.migrate();
     for (const storage of storages) await storage.close();
-    expect(await admin.hget(`{${prefix}}:meta`, 'schemaVersion')).toBe('1');
+    expect(await admin.hget(`{${prefix}}:meta`, 'schemaVersion')).toBe('2');
+  });
+
+  it('moves schedules of layout version 1 to tenant keys', async () => {
+    const prefix = uniquePrefix('rekey');
+    prefixes.push(prefix);
+    const p = `{${prefix}}:`;
+    // Version 1 keyed schedules by name alone: "sc:<name>", with names in "scn" and "scd".
+    const write = async (name: string, tenantId: string | null, paused: boolean) => {
+      const fields: Record<string, string> = {
+        name,
+        job: 'report',
+        input: '{}',
+        options: '{}',
+        intervalMs: '60000',
+        paused: paused ? '1' : '0',
+        nextFireAt: '5000',
+        lastFireAt: '4000',
+        createdAt: '1',
+        updatedAt: '2',
+      };
+      if (tenantId !== null) fields.tenantId = tenantId;
+      await admin.hset(`${p}sc:${name}`, fields);
+      await admin.zadd(`${p}scn`, 0, name);
+      if (!paused) await admin.zadd(`${p}scd`, 5000, name);
+    };
+    await admin.hset(`${p}meta`, 'schemaVersion', '1');
+    await write('daily', 'acme', false);
+    await write('acme/daily', null, true);
+    await write('hourly', null, false);
+
+    const { logger, lines } = memoryLogger();
+    const storages = [0, 1].map(() => new RedisStorage({ url: redisUrl, prefix, logger }));
+    try {
+      await Promise.all(storages.map((storage) => storage.migrate()));
+      const [storage] = storages as [RedisStorage, RedisStorage];
+      expect(await admin.hget(`${p}meta`, 'schemaVersion')).toBe('2');
+      const moved = lines.filter((line) => line.message.includes('to data layout version 2'));
+      expect(moved.map((line) => line.message)).toEqual([
+        `Moved 3 schedule(s) of namespace ${p} to data layout version 2, where schedule ` +
+          'names are unique per tenant',
+      ]);
+
+      const acme = await storage.getSchedule({ name: 'daily', tenantId: 'acme' });
+      expect(acme).toMatchObject({ tenantId: 'acme', paused: false, nextFireAt: 5_000 });
+      expect(acme).toMatchObject({ lastFireAt: 4_000, createdAt: 1, updatedAt: 2 });
+      expect(await storage.getSchedule({ name: 'daily', tenantId: null })).toBeNull();
+      const plain = await storage.getSchedule({ name: 'acme/daily', tenantId: null });
+      expect(plain).toMatchObject({ tenantId: null, paused: true });
+      const due = (await storage.dueSchedules(10)).map((schedule) => schedule.name).sort();
+      expect(due).toEqual(['daily', 'hourly']);
+      expect((await storage.listSchedules({ tenantId: 'acme' })).map((s) => s.name)).toEqual([
+        'daily',
+      ]);
+      expect(await admin.exists(`${p}sc:daily`, `${p}sc:hourly`)).toBe(0);
+      expect((await admin.zrange(`${p}scn`, '0', '-1')).sort()).toEqual([
+        '/acme/daily',
+        '/hourly',
+        'acme/daily',
+      ]);
+    } finally {
+      for (const storage of storages) await storage.close();
+    }
   });
 });
 

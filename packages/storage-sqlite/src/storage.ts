@@ -25,6 +25,7 @@ import type {
   RunFilter,
   RunRecord,
   RunState,
+  ScheduleKey,
   ScheduleRecord,
   ScheduleUpsert,
   Storage,
@@ -276,22 +277,24 @@ export class SqliteStorage implements Storage {
     return this.conn.write('upsertSchedule', (tx) => schedules.upsertSchedule(tx, schedule));
   }
 
-  getSchedule(name: string): Promise<ScheduleRecord | null> {
-    return this.conn.read('getSchedule', () => schedules.getSchedule(this.conn, name));
+  getSchedule(key: ScheduleKey): Promise<ScheduleRecord | null> {
+    return this.conn.read('getSchedule', () => schedules.getSchedule(this.conn, key));
   }
 
-  listSchedules(): Promise<ScheduleRecord[]> {
-    return this.conn.read('listSchedules', () => schedules.listSchedules(this.conn));
-  }
-
-  setSchedulePaused(name: string, paused: boolean): Promise<boolean> {
-    return this.conn.write('setSchedulePaused', (tx) =>
-      schedules.setSchedulePaused(tx, name, paused),
+  listSchedules(filter: { tenantId?: string } = {}): Promise<ScheduleRecord[]> {
+    return this.conn.read('listSchedules', () =>
+      schedules.listSchedules(this.conn, filter.tenantId),
     );
   }
 
-  deleteSchedule(name: string): Promise<boolean> {
-    return this.conn.write('deleteSchedule', (tx) => schedules.deleteSchedule(tx, name));
+  setSchedulePaused(key: ScheduleKey, paused: boolean): Promise<boolean> {
+    return this.conn.write('setSchedulePaused', (tx) =>
+      schedules.setSchedulePaused(tx, key, paused),
+    );
+  }
+
+  deleteSchedule(key: ScheduleKey): Promise<boolean> {
+    return this.conn.write('deleteSchedule', (tx) => schedules.deleteSchedule(tx, key));
   }
 
   dueSchedules(limit: number): Promise<ScheduleRecord[]> {

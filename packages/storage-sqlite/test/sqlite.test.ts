@@ -3,7 +3,7 @@ import { InvalidOptionError, type NewRun } from '@zapjobs/core/storage';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStorage } from '../src/index.js';
-import { MIGRATIONS } from '../src/sql/schema.js';
+import { CREATE_MIGRATIONS_TABLE, MIGRATIONS } from '../src/sql/schema.js';
 import { createTempStorage, removeTempDir, type SqliteDescriptor } from './helpers.js';
 
 function run(overrides: Partial<NewRun> = {}): NewRun {
@@ -65,6 +65,56 @@ describe('SqliteStorage', () => {
     await expect(storage.migrate()).rejects.toThrow(
       new RegExp(`schema version ${latest} or older.*version 999`),
     );
+  });
+
+  it('migration 6 keeps schedules and keys them by tenant', async () => {
+    const path = `${descriptor.path}.v5`;
+    const old = new Database(path);
+    old.exec(CREATE_MIGRATIONS_TABLE);
+    for (const migration of MIGRATIONS.filter((candidate) => candidate.version <= 5)) {
+      old.exec(migration.sql);
+      old
+        .prepare('INSERT INTO zapjobs_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+        .run(migration.version, migration.name, Date.now());
+    }
+    const insert = old.prepare(
+      `INSERT INTO zapjobs_schedules (name, job, input, cron, interval_ms, timezone, paused,
+         next_fire_at, last_fire_at, options, tenant_id, created_at, updated_at)
+       VALUES (?, 'report', '{}', NULL, 60000, NULL, ?, 5000, 4000, '{}', ?, 1, 2)`,
+    );
+    insert.run('daily', 0, 'acme');
+    insert.run('acme/daily', 1, null);
+    old.close();
+
+    const upgraded = new SqliteStorage({ path });
+    try {
+      await upgraded.migrate();
+      const acme = await upgraded.getSchedule({ name: 'daily', tenantId: 'acme' });
+      expect(acme).toMatchObject({ tenantId: 'acme', paused: false, nextFireAt: 5_000 });
+      expect(acme).toMatchObject({ lastFireAt: 4_000, createdAt: 1, updatedAt: 2 });
+      expect(await upgraded.getSchedule({ name: 'daily', tenantId: null })).toBeNull();
+      const plain = await upgraded.getSchedule({ name: 'acme/daily', tenantId: null });
+      expect(plain).toMatchObject({ tenantId: null, paused: true });
+      expect((await upgraded.dueSchedules(10)).map((schedule) => schedule.name)).toEqual(['daily']);
+      // The new key lets another tenant declare the same name.
+      await upgraded.upsertSchedule({
+        name: 'daily',
+        job: 'report',
+        input: '{}',
+        cron: null,
+        intervalMs: 60_000,
+        timezone: null,
+        options: '{}',
+        nextFireAt: 7_000,
+        resetNextFireAt: true,
+      });
+      expect(await upgraded.listSchedules()).toHaveLength(3);
+      expect((await upgraded.getSchedule({ name: 'daily', tenantId: 'acme' }))?.nextFireAt).toBe(
+        5_000,
+      );
+    } finally {
+      await upgraded.close();
+    }
   });
 
   it('invalid options are rejected with the option name', () => {

@@ -9,7 +9,6 @@ import { Scheduler } from '../schedules/scheduler.js';
 import type { SchedulerOptions } from '../schedules/types.js';
 import { createBatchJob } from './batch-job.js';
 import { Batches } from './batches.js';
-import { BurstMonitor } from './burst-monitor.js';
 import { DeadLetter } from './dead-letter.js';
 import { Limits } from './limits.js';
 
@@ -20,19 +19,18 @@ export interface FlowApis {
   deadLetter: DeadLetter;
   /** Creates a scheduler that `close` stops. */
   createScheduler(options?: SchedulerOptions): Scheduler;
-  /** Stops every scheduler and the burst monitor. */
+  /** Stops every scheduler. */
   close(): Promise<void>;
 }
 
 export function createFlowApis(internals: ClientInternals, registry: JobRegistry): FlowApis {
   registry.registerInternal(createBatchJob(() => internals.storage, internals.bus));
-  const monitor = new BurstMonitor(internals);
   const schedules = new Schedules(internals);
   const schedulers = new Set<Scheduler>();
   return {
     schedules,
     batches: new Batches(internals),
-    limits: new Limits(internals, () => monitor.invalidate()),
+    limits: new Limits(internals),
     deadLetter: new DeadLetter(internals),
     createScheduler(options) {
       const scheduler = new Scheduler(internals, schedules, options);
@@ -42,7 +40,6 @@ export function createFlowApis(internals: ClientInternals, registry: JobRegistry
     async close() {
       await Promise.all([...schedulers].map((scheduler) => scheduler.stop()));
       schedulers.clear();
-      monitor.close();
     },
   };
 }

@@ -5,7 +5,8 @@
  * A run held back by a limit stays claimable: it is not failed, uses no attempt and gets no
  * retry backoff. With `burstMultiplier`, a claim may exceed the limit up to that multiple
  * while the claiming worker has no other claimable run waiting, and the limit applies again as
- * soon as other work waits.
+ * soon as other work waits. The worker that claims a run past a normal cap emits `limit.burst`
+ * for it (see `flow/bursts.ts`).
  */
 import { InvalidOptionError } from '../errors.js';
 import { assertKnownKeys, assertPlainObject, checkInteger, checkName } from '../internal/check.js';
@@ -89,12 +90,10 @@ export function buildLimitSpec(options: unknown): LimitSpec {
 /** Limits of a client's storage; reach it as `zap.limits`. */
 export class Limits {
   readonly #internals: ClientInternals;
-  readonly #onChange: () => void;
 
   /** @internal Created by the client. */
-  constructor(internals: ClientInternals, onChange: () => void = () => undefined) {
+  constructor(internals: ClientInternals) {
     this.#internals = internals;
-    this.#onChange = onChange;
   }
 
   /** Creates or replaces the limit of a queue, job or queue's partitions; returns it. */
@@ -103,7 +102,6 @@ export class Limits {
     const spec = buildLimitSpec(options);
     const storage = this.#internals.storage;
     await callStorage(storage, 'setLimit', () => storage.setLimit(spec));
-    this.#onChange();
     return fromSpec(spec);
   }
 
@@ -112,11 +110,7 @@ export class Limits {
     await this.#internals.ensureReady('delete a limit');
     const { scope, key } = toScope(target);
     const storage = this.#internals.storage;
-    const deleted = await callStorage(storage, 'deleteLimit', () =>
-      storage.deleteLimit(scope, key),
-    );
-    this.#onChange();
-    return deleted;
+    return callStorage(storage, 'deleteLimit', () => storage.deleteLimit(scope, key));
   }
 
   /** Lists every limit. */
@@ -146,10 +140,9 @@ export class Limits {
 }
 
 /** Usage entries of one concurrency limit: one, or one per partition key. */
-export async function concurrencyUsage(
+async function concurrencyUsage(
   internals: ClientInternals,
   spec: LimitSpec,
-  partitionKey?: string,
 ): Promise<LimitUsage[]> {
   const storage = internals.storage;
   const limit = fromSpec(spec);
@@ -163,12 +156,6 @@ export async function concurrencyUsage(
     const filter = spec.scope === 'queue' ? { queue: spec.key } : { job: spec.key };
     const counts = await callStorage(storage, 'countRuns', () => storage.countRuns(filter));
     return [entry(null, counts.running)];
-  }
-  if (partitionKey !== undefined) {
-    const counts = await callStorage(storage, 'countRuns', () =>
-      storage.countRuns({ queue: spec.key, partitionKey }),
-    );
-    return [entry(partitionKey, counts.running)];
   }
 
   const running = new Map<string, number>();

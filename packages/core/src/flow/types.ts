@@ -37,11 +37,49 @@ export interface LimitUsage {
   bursting: boolean;
 }
 
+/** The run that a claim admitted past a limit's normal cap, and the limit's state then. */
+interface LimitBurstFields {
+  /** The limit as the claim applied it. */
+  limit: Limit;
+  /** The run's partition key, for a `partitionOf` limit; null otherwise. */
+  partitionKey: string | null;
+  runId: string;
+  job: string;
+  queue: string;
+  /** The run's tenant, or null. */
+  tenantId: string | null;
+  /** The worker of this process that claimed the run. */
+  workerId: string;
+  /** Always true: the run was admitted only thanks to `burstMultiplier`. */
+  bursting: true;
+}
+
+/** A concurrency limit running more runs than its `concurrency`. */
+export interface ConcurrencyBurst extends LimitBurstFields, LimitUsage {
+  kind: 'concurrency';
+  bursting: true;
+}
+
+/** A rate limit admitting more claims in its window than `rate.limit`. */
+export interface RateBurst extends LimitBurstFields {
+  kind: 'rate';
+  /** Claims inside the rate window once this run was claimed, this run included. */
+  claims: number;
+  /** Maximum claims per window while bursting: `floor(rate.limit * burstMultiplier)`. */
+  burstRate: number;
+}
+
+/** Payload of `limit.burst`; `kind` tells which cap of the limit the run went past. */
+export type LimitBurst = ConcurrencyBurst | RateBurst;
+
 /** Events of limits, merged into `ZapJobsEvents`. */
 export interface LimitEvents {
   /**
-   * A concurrency limit with `burstMultiplier` ran more runs than its `concurrency`, after a
-   * worker of this process started a run under it.
+   * A worker of this process claimed a run that a limit admitted only thanks to its
+   * `burstMultiplier`. One event per limit and cap (concurrency or rate) that the run went
+   * past: a run over both caps of one limit, or over two limits, gives several events.
+   * A concurrency event carries the fields of {@link LimitUsage}, with `running` counted right
+   * after the claim, this run included.
    */
-  'limit.burst': LimitUsage;
+  'limit.burst': LimitBurst;
 }

@@ -14,7 +14,14 @@ import { decodeEvent, decodeRun } from '../internal/decode.js';
 import { buildEventQuery } from '../internal/queries.js';
 import { callStorage } from '../internal/storage-call.js';
 import type { EnqueueResult, ListEventsOptions, Run, RunEvent } from '../run.js';
-import type { GroupCounts, RunRecord, Storage } from '../storage/contract.js';
+import {
+  type GroupCounts,
+  RUN_STATES,
+  type RunFilter,
+  type RunRecord,
+  type Storage,
+} from '../storage/contract.js';
+import { checkTenantId } from '../tenancy/tenant-id.js';
 import {
   describeQuery,
   EXPORT_FORMAT,
@@ -91,6 +98,11 @@ export type HistoryPoint = { eventId: string } | { at: Date };
 
 export interface HistoryDependencies extends RerunDependencies {
   ensureReady(operation: string): Promise<void>;
+  /**
+   * The tenant a history view is limited to: it reads only that tenant's runs and events, and
+   * another tenant's run id behaves as an unknown one. Absent for `zap.history`.
+   */
+  tenantId?: string;
 }
 
 const DEFAULT_MAX_EVENTS = 10_000;
@@ -104,6 +116,12 @@ export class History {
   constructor(deps: HistoryDependencies) {
     this.#deps = deps;
     this.#storage = deps.storage;
+  }
+
+  /** @internal The history of one tenant; use `zap.forTenant(id).history`. */
+  forTenant(tenantId: string): TenantHistory {
+    const checked = checkTenantId('tenantId', tenantId);
+    return new TenantHistory(new History({ ...this.#deps, tenantId: checked }));
   }
 
   /** Iterates every event that matches a query, oldest first, one storage page at a time. */
@@ -124,9 +142,7 @@ export class History {
     const maxEvents = checkMaxEvents(options);
     await this.#deps.ensureReady('groupTimeline');
     checkName('groupId', groupId);
-    const counts = await callStorage(this.#storage, 'countGroup', () =>
-      this.#storage.countGroup(groupId),
-    );
+    const counts = await this.#countGroup(groupId);
     const runs: Run[] = [];
     for await (const page of this.#runPages(groupId)) {
       runs.push(...page.slice(0, maxEvents - runs.length));
@@ -150,11 +166,12 @@ export class History {
       throw new InvalidOptionError('includeRuns', includeRuns, 'true or false');
     }
     const events = this.#pages(query, 'export');
+    const tenantId = this.#deps.tenantId;
     const header = {
       format: EXPORT_FORMAT,
       version: EXPORT_VERSION,
       exportedAt: new Date().toISOString(),
-      query: describeQuery(query),
+      query: describeQuery(tenantId === undefined ? query : { ...query, tenantId }),
     } as const;
     yield* encodeExport(format, header, this.#exportRuns(query, includeRuns !== false), events);
   }
@@ -165,7 +182,7 @@ export class History {
       const record = await callStorage(this.#storage, 'getRun', () =>
         this.#storage.getRun(query.runId!),
       );
-      if (record !== null) yield [decodeRun(record)];
+      if (record !== null && this.#owns(record)) yield [decodeRun(record)];
     } else if (query.groupId !== undefined) {
       yield* this.#runPages(query.groupId);
     }
@@ -233,21 +250,43 @@ export class History {
   /** Enqueues a finished run again as a new run linked to it; see `links`. */
   async rerun(runId: string): Promise<EnqueueResult> {
     await this.#deps.ensureReady('rerun');
+    if (this.#deps.tenantId !== undefined) await this.#run(runId, 'rerun');
     return rerun(this.#deps, runId);
   }
 
   /** Returns the run this one re-runs, and the runs that re-run it. */
   async links(runId: string): Promise<RunLinks> {
     await this.#deps.ensureReady('links');
+    if (this.#deps.tenantId !== undefined) await this.#run(runId, 'links');
     return linksOf(this.#storage, runId);
   }
 
+  /** Reads a run; RunNotFoundError for an unknown id and for a run of another tenant. */
   async #run(runId: string, operation: string): Promise<RunRecord> {
     await this.#deps.ensureReady(operation);
     checkRunId('runId', runId);
     const record = await callStorage(this.#storage, 'getRun', () => this.#storage.getRun(runId));
-    if (record === null) throw new RunNotFoundError(runId);
+    // A run's tenant never changes, so a run seen here stays out of reach of other tenants.
+    if (record === null || !this.#owns(record)) throw new RunNotFoundError(runId);
     return record;
+  }
+
+  /** Whether this view may see the run: always for `zap.history`. */
+  #owns(record: RunRecord): boolean {
+    return this.#deps.tenantId === undefined || record.tenantId === this.#deps.tenantId;
+  }
+
+  /** Counts a group's runs by state, only the tenant's in a tenant's view. */
+  async #countGroup(groupId: string): Promise<GroupCounts> {
+    const tenantId = this.#deps.tenantId;
+    if (tenantId === undefined) {
+      return callStorage(this.#storage, 'countGroup', () => this.#storage.countGroup(groupId));
+    }
+    const byState = await callStorage(this.#storage, 'countRuns', () =>
+      this.#storage.countRuns({ groupId, tenantId }),
+    );
+    const total = RUN_STATES.reduce((sum, state) => sum + (byState[state] ?? 0), 0);
+    return { total, byState };
   }
 
   async #replay(record: RunRecord, events: readonly RunEvent[]): Promise<HistorySnapshot[]> {
@@ -294,7 +333,19 @@ export class History {
     const { pageSize, ...filter } = query;
     const limit =
       pageSize === undefined ? MAX_PAGE_SIZE : checkInteger('pageSize', pageSize, 1, MAX_PAGE_SIZE);
-    const storageQuery = buildEventQuery({ ...filter, limit });
+    const tenantId = this.#deps.tenantId;
+    if (tenantId !== undefined && filter.tenantId !== undefined && filter.tenantId !== tenantId) {
+      throw new InvalidOptionError(
+        'tenantId',
+        filter.tenantId,
+        `"${tenantId}" or no tenantId, because this history is limited to that tenant`,
+      );
+    }
+    const storageQuery = buildEventQuery({
+      ...filter,
+      tenantId: tenantId ?? filter.tenantId,
+      limit,
+    });
     await this.#deps.ensureReady(operation);
     let cursor: string | undefined;
     do {
@@ -308,11 +359,13 @@ export class History {
   }
 
   async *#runPages(groupId: string): AsyncGenerator<Run[]> {
+    const filter: RunFilter = { groupId };
+    if (this.#deps.tenantId !== undefined) filter.tenantId = this.#deps.tenantId;
     let cursor: string | undefined;
     do {
       const page = await callStorage(this.#storage, 'listRuns', () =>
         this.#storage.listRuns(
-          { groupId },
+          filter,
           cursor === undefined
             ? { limit: MAX_PAGE_SIZE, order: 'asc' }
             : { limit: MAX_PAGE_SIZE, order: 'asc', cursor },
@@ -330,4 +383,59 @@ function checkMaxEvents(options: TimelineOptions): number {
   return options.maxEvents === undefined
     ? DEFAULT_MAX_EVENTS
     : checkInteger('maxEvents', options.maxEvents, 1, 10_000_000);
+}
+
+/**
+ * The history of one tenant, `zap.forTenant(id).history`: the reads, replays and re-runs of
+ * {@link History}, limited to that tenant's runs and events. A run id of another tenant is
+ * reported as not found, as an unknown id is. Compaction and retention act on every tenant at
+ * once, so they stay on `zap.history`.
+ */
+export class TenantHistory {
+  readonly #history: History;
+
+  /** @internal Use `zap.forTenant(id).history`. */
+  constructor(history: History) {
+    this.#history = history;
+  }
+
+  /** Iterates the tenant's events that match a query, oldest first; see `History.events`. */
+  events(query: HistoryQuery = {}): AsyncGenerator<RunEvent> {
+    return this.#history.events(query);
+  }
+
+  /** Returns a run of the tenant with its events and attempts; see `History.timeline`. */
+  timeline(runId: string, options?: TimelineOptions): Promise<RunTimeline> {
+    return this.#history.timeline(runId, options);
+  }
+
+  /** Returns the tenant's runs of a group with their history; see `History.groupTimeline`. */
+  groupTimeline(groupId: string, options?: TimelineOptions): Promise<GroupTimeline> {
+    return this.#history.groupTimeline(groupId, options);
+  }
+
+  /** Exports the tenant's runs and events as JSON or NDJSON; see `History.export`. */
+  export(options: ExportOptions): AsyncGenerator<string> {
+    return this.#history.export(options);
+  }
+
+  /** Rebuilds a run's state after each event; see `History.replay`. */
+  replay(runId: string, options?: TimelineOptions): Promise<RunReplay> {
+    return this.#history.replay(runId, options);
+  }
+
+  /** Returns a run's state as of a point of its history; see `History.stateAt`. */
+  stateAt(runId: string, point: HistoryPoint): Promise<HistorySnapshot> {
+    return this.#history.stateAt(runId, point);
+  }
+
+  /** Enqueues a finished run of the tenant again; see `History.rerun`. */
+  rerun(runId: string): Promise<EnqueueResult> {
+    return this.#history.rerun(runId);
+  }
+
+  /** Returns the re-run links of a run of the tenant; see `History.links`. */
+  links(runId: string): Promise<RunLinks> {
+    return this.#history.links(runId);
+  }
 }

@@ -13,19 +13,23 @@ export class Batcher<Request, Result> {
   #scheduled = false;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #sequential: boolean;
+  readonly #maxInFlight: number;
   #previous: Promise<void> = Promise.resolve();
 
   /**
    * With `sequential`, a batch is sent only after the previous one settled, so requests reach
    * the storage in the order they were added (for events, whose ids record that order).
+   * With `maxInFlight`, at most that many batches are sent at once. Requests added meanwhile
+   * wait and leave together once a batch returns, so a busy storage gets fewer, larger batches.
    */
   constructor(
     send: (requests: Request[]) => Promise<Result[]>,
-    options: { maxBatchSize?: number; sequential?: boolean } = {},
+    options: { maxBatchSize?: number; sequential?: boolean; maxInFlight?: number } = {},
   ) {
     this.#send = send;
     this.#maxBatchSize = options.maxBatchSize ?? 500;
     this.#sequential = options.sequential ?? false;
+    this.#maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
   }
 
   /** Queues a request; resolves with its result once the batch it joined was sent. */
@@ -50,14 +54,17 @@ export class Batcher<Request, Result> {
 
   #flush(): void {
     this.#scheduled = false;
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 && this.#inFlight.size < this.#maxInFlight) {
       const batch = this.#queue.splice(0, this.#maxBatchSize);
       const sending = this.#sequential
         ? this.#previous.then(() => this.#sendBatch(batch))
         : this.#sendBatch(batch);
       this.#previous = sending;
       this.#inFlight.add(sending);
-      void sending.finally(() => this.#inFlight.delete(sending));
+      void sending.finally(() => {
+        this.#inFlight.delete(sending);
+        if (this.#queue.length > 0 && !this.#scheduled) this.#flush();
+      });
     }
   }
 

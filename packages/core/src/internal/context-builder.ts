@@ -22,7 +22,7 @@ export function buildContext(
   logger: Logger,
   flushLogs: () => Promise<void>,
 ): JobContext {
-  const { run, lease, controller } = active;
+  const { run, lease, abort } = active;
   const { storage, maxPayloadBytes } = env.internals;
 
   const leaseLost = (): LeaseLostError => {
@@ -38,7 +38,9 @@ export function buildContext(
     tenantId: run.tenantId,
     attempt: run.attempt,
     maxAttempts: run.maxAttempts,
-    signal: controller.signal,
+    get signal(): AbortSignal {
+      return abort.signal;
+    },
     logger,
 
     async progress(value: unknown): Promise<void> {

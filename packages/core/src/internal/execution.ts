@@ -22,6 +22,7 @@ import type {
   LeaseRef,
   SerializedError,
 } from '../storage/contract.js';
+import type { AttemptAbort } from './attempt-abort.js';
 import { computeBackoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import type { Batcher } from './batcher.js';
 import { buildContext } from './context-builder.js';
@@ -36,7 +37,8 @@ import { checkSchema, compiledValidator } from './validation.js';
 export interface ActiveRun {
   readonly run: ClaimedRun;
   readonly lease: LeaseRef;
-  readonly controller: AbortController;
+  /** Aborted when the lease is lost, the run is cancelled, it times out, or the worker stops. */
+  readonly abort: AttemptAbort;
   /** Set when the outcome must not be stored: lease lost, cancelled, or released at shutdown. */
   discarded: boolean;
   /** Set once the outcome is being stored; from then on the storage's fencing decides. */
@@ -70,6 +72,60 @@ type Outcome =
   | { kind: 'completed'; output: unknown; serialized: string }
   | { kind: 'failed'; error: unknown };
 
+/** Settings and metadata of a run that has no stored metadata. */
+const NO_METADATA: { settings: RunSettings; metadata: null } = Object.freeze({
+  settings: Object.freeze({}),
+  metadata: null,
+});
+
+/**
+ * Logger of one attempt, whose lines carry the run id, job and attempt. It is one object per
+ * attempt and merges the fields only when a line is written, which the usual path never does.
+ */
+class RunBoundLogger implements Logger {
+  readonly #base: Logger;
+  readonly #run: ClaimedRun;
+
+  constructor(base: Logger, run: ClaimedRun) {
+    this.#base = base;
+    this.#run = run;
+  }
+
+  #fields(fields: Record<string, unknown>): Record<string, unknown> {
+    const run = this.#run;
+    return { runId: run.id, job: run.job, attempt: run.attempt, ...fields };
+  }
+
+  debug(fields: Record<string, unknown>, message: string): void {
+    this.#base.debug(this.#fields(fields), message);
+  }
+
+  info(fields: Record<string, unknown>, message: string): void {
+    this.#base.info(this.#fields(fields), message);
+  }
+
+  warn(fields: Record<string, unknown>, message: string): void {
+    this.#base.warn(this.#fields(fields), message);
+  }
+
+  error(fields: Record<string, unknown>, message: string): void {
+    this.#base.error(this.#fields(fields), message);
+  }
+
+  child(bindings: Record<string, unknown>): Logger {
+    return childLogger(this.#base, this.#fields(bindings));
+  }
+}
+
+/** Whether an outcome was stored, and whether it took more than one try. */
+interface SendResult {
+  readonly stored: boolean;
+  readonly retried: boolean;
+}
+
+const STORED_FIRST_TRY: SendResult = Object.freeze({ stored: true, retried: false });
+const NOT_STORED_FIRST_TRY: SendResult = Object.freeze({ stored: false, retried: false });
+
 /** First wait before storing an outcome again after a storage error, in ms. */
 const STORE_RETRY_FIRST_MS = 50;
 /** Maximum wait between tries to store an outcome, in ms. */
@@ -79,15 +135,18 @@ const STORE_RETRY_MAX_MS = 1_000;
 export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Promise<void> {
   const { run } = active;
   const startedAt = Date.now();
-  const logger = childLogger(env.logger, { runId: run.id, job: run.job, attempt: run.attempt });
-  env.internals.bus.emit('job.started', {
-    runId: run.id,
-    job: run.job,
-    queue: run.queue,
-    tenantId: run.tenantId,
-    attempt: run.attempt,
-    workerId: env.workerId,
-  });
+  const logger = new RunBoundLogger(env.logger, run);
+  const { bus } = env.internals;
+  if (bus.has('job.started')) {
+    bus.emit('job.started', {
+      runId: run.id,
+      job: run.job,
+      queue: run.queue,
+      tenantId: run.tenantId,
+      attempt: run.attempt,
+      workerId: env.workerId,
+    });
+  }
 
   const recorder =
     run.historyLevel === 'full'
@@ -100,7 +159,8 @@ export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Prom
       : null;
 
   const job = env.internals.registry.get(run.job);
-  const { settings, metadata } = splitStoredMetadata(safeParse(run.metadata));
+  const { settings, metadata } =
+    run.metadata === null ? NO_METADATA : splitStoredMetadata(safeParse(run.metadata));
   const outcome =
     job === undefined
       ? {
@@ -113,12 +173,12 @@ export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Prom
   env.handlerFinished(active);
   // From here on the storage's fencing decides whether the outcome counts.
   if (!active.discarded) active.storing = true;
-  await recorder?.flush();
+  if (recorder !== null) await recorder.flush();
   if (active.discarded) {
     logger.warn(
-      { reason: describeReason(active.controller.signal.reason) },
+      { reason: describeReason(active.abort.reason) },
       `Outcome of run ${run.id} (attempt ${run.attempt}) was discarded: ` +
-        errorMessage(active.controller.signal.reason),
+        errorMessage(active.abort.reason),
     );
     return;
   }
@@ -139,35 +199,28 @@ async function runHandler(
   logger: Logger,
   recorder: RunLogRecorder | null,
 ): Promise<Outcome> {
-  const { run, controller } = active;
-  const signal = controller.signal;
+  const { run, abort } = active;
   const timeoutMs = settings.timeoutMs ?? job.defaults?.timeoutMs;
   const timer =
     timeoutMs === undefined
       ? null
-      : setTimeout(() => controller.abort(new JobTimeoutError(run.job, timeoutMs)), timeoutMs);
-
-  // Rejects as soon as the signal aborts, so an attempt ends on time even when the handler
-  // ignores its signal.
-  let onAbort: (() => void) | null = null;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => undefined);
+      : setTimeout(() => abort.abort(new JobTimeoutError(run.job, timeoutMs)), timeoutMs);
 
   try {
     if (settings.inputFromParent === true) checkInputFromParent(job, run);
     const execution = invoke(env, active, job, metadata, logger, recorder);
-    execution.catch(() => undefined);
-    const output = await Promise.race([execution, aborted]);
+    // Rejects as soon as the attempt is aborted, so it ends on time even when the handler
+    // ignores its signal.
+    const output = await new Promise((resolve, reject) => {
+      abort.onAbort(reject);
+      execution.then(resolve, reject);
+    });
     return prepareOutput(env, job, output);
   } catch (error) {
     return { kind: 'failed', error };
   } finally {
     if (timer !== null) clearTimeout(timer);
-    if (onAbort !== null) signal.removeEventListener('abort', onAbort);
+    abort.onAbort(null);
   }
 }
 
@@ -193,14 +246,22 @@ async function invoke(
   };
   const flushLogs = () => recorder?.flush() ?? Promise.resolve();
   const ctx = buildContext(env, active, runLogger(logger, recorder), flushLogs);
-  for (const extend of env.internals.hooks.extenders) {
-    Object.assign(ctx, await extend(ctx, info));
+  const { extenders } = env.internals.hooks;
+  for (let index = 0; index < extenders.length; index++) {
+    Object.assign(ctx, await extenders[index]!(ctx, info));
   }
 
   const wrappers = env.internals.hooks.wrappers;
   const call = (index: number): Promise<unknown> => {
     const wrapper = wrappers[index];
-    if (wrapper === undefined) return Promise.resolve().then(() => job.handler(input, ctx));
+    if (wrapper === undefined) {
+      // A handler that throws synchronously rejects like an async one.
+      try {
+        return Promise.resolve(job.handler(input, ctx));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     let called = false;
     return wrapper(
       ctx,
@@ -219,6 +280,9 @@ function prepareOutput(env: ExecutionEnv, job: AnyJob, output: unknown): Outcome
   // A handler that returns nothing completes with null, when the schema allows it.
   const validator = compiledValidator(job.output);
   const value = output === undefined && !validator.Check(undefined) ? null : output;
+  if (value === null && validator.Check(null)) {
+    return { kind: 'completed', output: null, serialized: 'null' };
+  }
   try {
     const serialized = serializePayload(value === undefined ? null : value, {
       what: `Output of job "${job.name}"`,
@@ -243,7 +307,11 @@ async function storeCompletion(
 ): Promise<void> {
   const { run, lease } = active;
   const sent = await sendOutcome(env, active, logger, () =>
-    env.completes.add({ ...lease, output: outcome.serialized }),
+    env.completes.add({
+      runId: lease.runId,
+      leaseToken: lease.leaseToken,
+      output: outcome.serialized,
+    }),
   );
   if (sent === null) return;
   // A try that reported an error may have committed, so a retry finds the lease gone.
@@ -252,7 +320,6 @@ async function storeCompletion(
     logger.warn({}, `Run ${run.id} completed, but its lease was lost; the outcome was discarded`);
     return;
   }
-  logger.debug({ durationMs }, `Run ${run.id} of job "${run.job}" completed in ${durationMs} ms`);
   env.internals.bus.emit('job.completed', {
     runId: run.id,
     job: run.job,
@@ -342,37 +409,53 @@ async function sendOutcome(
   active: ActiveRun,
   logger: Logger,
   send: () => Promise<boolean>,
-): Promise<{ stored: boolean; retried: boolean } | null> {
+): Promise<SendResult | null> {
+  try {
+    return (await send()) ? STORED_FIRST_TRY : NOT_STORED_FIRST_TRY;
+  } catch (error) {
+    return sendAgain(env, active, logger, send, error);
+  }
+}
+
+/** Tries again to store an outcome whose first try failed with `firstError`. */
+async function sendAgain(
+  env: ExecutionEnv,
+  active: ActiveRun,
+  logger: Logger,
+  send: () => Promise<boolean>,
+  firstError: unknown,
+): Promise<SendResult | null> {
   const { run } = active;
-  let retryDeadline = Number.POSITIVE_INFINITY;
+  const retryDeadline = active.leaseDeadline;
   let delayMs = STORE_RETRY_FIRST_MS;
-  for (let failures = 0; ; failures++) {
+  let error = firstError;
+  for (let failures = 1; ; failures++) {
+    const abandoned = env.storingAbandoned().aborted;
+    const waitMs = delayMs * (0.5 + Math.random() / 2);
+    const deadline = Math.min(retryDeadline, active.leaseDeadline);
+    if (abandoned || Date.now() + waitMs >= deadline) {
+      const why = abandoned ? 'the worker is stopping' : 'its lease expires';
+      logger.error(
+        { err: error, tries: failures },
+        `Failed to store the outcome of run ${run.id} (attempt ${run.attempt}) after ` +
+          `${failures} tries; giving up because ${why}. The run is retried once its lease ` +
+          `expires: ${errorMessage(error)}`,
+      );
+      return null;
+    }
+    if (failures === 1) {
+      logger.warn(
+        { err: error },
+        `Failed to store the outcome of run ${run.id} (attempt ${run.attempt}); retrying ` +
+          `while its lease is held: ${errorMessage(error)}`,
+      );
+    }
+    await sleep(waitMs, undefined, { signal: env.storingAbandoned() }).catch(() => undefined);
+    delayMs = Math.min(delayMs * 2, STORE_RETRY_MAX_MS);
     try {
-      return { stored: await send(), retried: failures > 0 };
-    } catch (error) {
-      if (failures === 0) retryDeadline = active.leaseDeadline;
-      const abandoned = env.storingAbandoned().aborted;
-      const waitMs = delayMs * (0.5 + Math.random() / 2);
-      const deadline = Math.min(retryDeadline, active.leaseDeadline);
-      if (abandoned || Date.now() + waitMs >= deadline) {
-        const why = abandoned ? 'the worker is stopping' : 'its lease expires';
-        logger.error(
-          { err: error, tries: failures + 1 },
-          `Failed to store the outcome of run ${run.id} (attempt ${run.attempt}) after ` +
-            `${failures + 1} tries; giving up because ${why}. The run is retried once its lease ` +
-            `expires: ${errorMessage(error)}`,
-        );
-        return null;
-      }
-      if (failures === 0) {
-        logger.warn(
-          { err: error },
-          `Failed to store the outcome of run ${run.id} (attempt ${run.attempt}); retrying ` +
-            `while its lease is held: ${errorMessage(error)}`,
-        );
-      }
-      await sleep(waitMs, undefined, { signal: env.storingAbandoned() }).catch(() => undefined);
-      delayMs = Math.min(delayMs * 2, STORE_RETRY_MAX_MS);
+      return { stored: await send(), retried: true };
+    } catch (thrown) {
+      error = thrown;
     }
   }
 }

@@ -73,6 +73,18 @@ const KEYS = [
   'workerId',
 ];
 
+/** Lower bound of {@link maxUnstoredOutcomes}. */
+export const MIN_UNSTORED_OUTCOMES = 64;
+
+/**
+ * Returns the max number of finished attempts whose outcome may wait to be stored. A slot is
+ * free again once its handler returns, and outcomes are stored in batches. Past this many
+ * unstored outcomes, the worker stops claiming until the storage catches up.
+ */
+export function maxUnstoredOutcomes(concurrency: number, prefetch: number): number {
+  return Math.max(MIN_UNSTORED_OUTCOMES, concurrency + prefetch);
+}
+
 const MIN_LEASE_MS = 100;
 const MIN_INTERVAL_MS = 10;
 const MAX_CONCURRENCY = 10_000;

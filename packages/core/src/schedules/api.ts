@@ -1,38 +1,75 @@
 /**
- * `zap.schedules`: declare, inspect, pause, resume and delete schedules, and preview their fire
- * times. Schedulers (`zap.createScheduler`) fire them.
+ * `zap.schedules` and `zap.forTenant(id).schedules`: declare, inspect, pause, resume and delete
+ * schedules, and preview their fire times. Schedulers (`zap.createScheduler`) fire them.
  */
 import { InvalidOptionError, ScheduleNotFoundError } from '../errors.js';
-import { checkInteger } from '../internal/check.js';
+import { assertPlainObject, checkInteger } from '../internal/check.js';
 import type { ClientInternals } from '../internal/internals.js';
 import { callStorage } from '../internal/storage-call.js';
 import { type AnyJob, isJob } from '../job.js';
-import type { ScheduleRecord, ScheduleUpsert } from '../storage/contract.js';
+import type { ScheduleKey, ScheduleRecord, ScheduleUpsert } from '../storage/contract.js';
+import { checkTenantId } from '../tenancy/tenant-id.js';
 import { checkTiming, nextOccurrences, occurrencesOf } from './occurrences.js';
 import {
   checkDeclaration,
   checkDeclarationShape,
   checkScheduleName,
   decodeSchedule,
+  scheduleKeyString,
   timingChanged,
   timingOf,
 } from './options.js';
-import type { Schedule, ScheduleDeclaration, ScheduleTimingSpec } from './types.js';
+import type {
+  Schedule,
+  ScheduleDeclaration,
+  ScheduleRunOptions,
+  ScheduleTimingSpec,
+} from './types.js';
 
 /** Most fire times one `nextFireTimes` call returns. */
 const MAX_FIRE_TIMES = 1_000;
 
-/** Receives the next fire time of schedules this client upserted or resumed. */
-export type FireTimeListener = (name: string, nextFireAt: number | null) => void;
+/**
+ * Receives the next fire time of schedules this client upserted or resumed, by the key that
+ * `scheduleKeyString` builds.
+ */
+export type FireTimeListener = (key: string, nextFireAt: number | null) => void;
 
-/** The schedules of a client's storage; reach it as `zap.schedules`. */
+/** The tenant a view of the schedules is limited to; see `zap.forTenant`. */
+interface TenantScope {
+  tenantId: string;
+  /** Sets `runOptions.partitionKey` to the tenant id when a declaration does not set one. */
+  partitionByTenant: boolean;
+}
+
+/**
+ * The schedules of a client's storage. Names are unique per tenant. Through `zap.schedules`, a
+ * name passed to `get`, `pause`, `resume`, `delete` or `nextFireTimes` is that of a schedule
+ * without a tenant, `upsert` files a declaration under its `runOptions.tenantId`, and `list`
+ * returns the schedules of every tenant. Through `zap.forTenant(id).schedules`, every call
+ * reaches only that tenant's schedules, and its declarations belong to that tenant.
+ */
 export class Schedules {
   readonly #internals: ClientInternals;
-  readonly #listeners = new Set<FireTimeListener>();
+  /** Shared by every view of one client, so its schedulers hear about each of them. */
+  readonly #listeners: Set<FireTimeListener>;
+  readonly #scope: TenantScope | null;
 
   /** @internal Created by the client. */
-  constructor(internals: ClientInternals) {
+  constructor(
+    internals: ClientInternals,
+    scope: TenantScope | null = null,
+    listeners = new Set<FireTimeListener>(),
+  ) {
     this.#internals = internals;
+    this.#scope = scope;
+    this.#listeners = listeners;
+  }
+
+  /** @internal The view of one tenant; use `zap.forTenant(id).schedules`. */
+  forTenant(tenantId: string, partitionByTenant: boolean): Schedules {
+    const scope = { tenantId: checkTenantId('tenantId', tenantId), partitionByTenant };
+    return new Schedules(this.#internals, scope, this.#listeners);
   }
 
   /**
@@ -46,14 +83,15 @@ export class Schedules {
     checkDeclarationShape(declaration);
     const job = this.#resolveJob(declaration.job);
     const checked = checkDeclaration(
-      declaration as ScheduleDeclaration,
+      this.#scopeDeclaration(declaration as ScheduleDeclaration),
       job,
       this.#internals.maxPayloadBytes,
     );
 
     const storage = this.#internals.storage;
+    const key: ScheduleKey = { name: checked.name, tenantId: checked.tenantId ?? null };
     const [existing, now] = await Promise.all([
-      callStorage(storage, 'getSchedule', () => storage.getSchedule(checked.name)),
+      callStorage(storage, 'getSchedule', () => storage.getSchedule(key)),
       callStorage(storage, 'now', () => storage.now()),
     ]);
     const upsert: ScheduleUpsert = {
@@ -82,11 +120,14 @@ export class Schedules {
     return record === null ? null : decodeSchedule(record);
   }
 
-  /** Lists every schedule. */
+  /** Lists every schedule, or every schedule of the tenant of a tenant client. */
   async list(): Promise<Schedule[]> {
     await this.#internals.ensureReady('list schedules');
     const storage = this.#internals.storage;
-    const records = await callStorage(storage, 'listSchedules', () => storage.listSchedules());
+    const filter = this.#scope === null ? undefined : { tenantId: this.#scope.tenantId };
+    const records = await callStorage(storage, 'listSchedules', () =>
+      storage.listSchedules(filter),
+    );
     return records.map(decodeSchedule);
   }
 
@@ -96,12 +137,12 @@ export class Schedules {
    */
   async pause(name: string): Promise<Schedule> {
     await this.#internals.ensureReady('pause a schedule');
-    checkScheduleName('name', name);
+    const key = this.#key(name);
     const storage = this.#internals.storage;
     const found = await callStorage(storage, 'setSchedulePaused', () =>
-      storage.setSchedulePaused(name, true),
+      storage.setSchedulePaused(key, true),
     );
-    if (!found) throw new ScheduleNotFoundError(name);
+    if (!found) throw this.#notFound(name);
     return this.#mustGet(name);
   }
 
@@ -112,7 +153,7 @@ export class Schedules {
    */
   async resume(name: string): Promise<Schedule> {
     const record = await this.#read('resume a schedule', name);
-    if (record === null) throw new ScheduleNotFoundError(name);
+    if (record === null) throw this.#notFound(name);
     if (!record.paused) return decodeSchedule(record);
 
     const storage = this.#internals.storage;
@@ -133,22 +174,23 @@ export class Schedules {
     };
     if (record.tenantId !== null) upsert.tenantId = record.tenantId;
     await callStorage(storage, 'upsertSchedule', () => storage.upsertSchedule(upsert));
+    const key = this.#key(name);
     const found = await callStorage(storage, 'setSchedulePaused', () =>
-      storage.setSchedulePaused(name, false),
+      storage.setSchedulePaused(key, false),
     );
-    if (!found) throw new ScheduleNotFoundError(name);
+    if (!found) throw this.#notFound(name);
     const resumed = await this.#mustGet(name);
     const nextFireAt = resumed.nextFireAt?.getTime() ?? null;
-    for (const listener of this.#listeners) listener(name, nextFireAt);
+    for (const listener of this.#listeners) listener(scheduleKeyString(key), nextFireAt);
     return resumed;
   }
 
   /** Deletes a schedule; runs it created are kept. Returns false when none had that name. */
   async delete(name: string): Promise<boolean> {
     await this.#internals.ensureReady('delete a schedule');
-    checkScheduleName('name', name);
+    const key = this.#key(name);
     const storage = this.#internals.storage;
-    return callStorage(storage, 'deleteSchedule', () => storage.deleteSchedule(name));
+    return callStorage(storage, 'deleteSchedule', () => storage.deleteSchedule(key));
   }
 
   /**
@@ -164,7 +206,7 @@ export class Schedules {
     checkInteger('count', count, 1, MAX_FIRE_TIMES);
     if (typeof schedule === 'string') {
       const record = await this.#read('compute fire times', schedule);
-      if (record === null) throw new ScheduleNotFoundError(schedule);
+      if (record === null) throw this.#notFound(schedule);
       if (record.nextFireAt === null) return [];
       const source = occurrencesOf(timingOf(record));
       const rest = nextOccurrences(source, record.nextFireAt, count - 1);
@@ -200,20 +242,51 @@ export class Schedules {
 
   #announce(record: ScheduleRecord): void {
     if (record.paused) return;
-    for (const listener of this.#listeners) listener(record.name, record.nextFireAt);
+    const key = scheduleKeyString(record);
+    for (const listener of this.#listeners) listener(key, record.nextFireAt);
+  }
+
+  /** Checks a name and returns the key it has in this view's namespace. */
+  #key(name: string): ScheduleKey {
+    return { name: checkScheduleName('name', name), tenantId: this.#scope?.tenantId ?? null };
+  }
+
+  #notFound(name: string): ScheduleNotFoundError {
+    return new ScheduleNotFoundError(name, this.#scope?.tenantId ?? null);
   }
 
   async #read(operation: string, name: string): Promise<ScheduleRecord | null> {
     await this.#internals.ensureReady(operation);
-    checkScheduleName('name', name);
+    const key = this.#key(name);
     const storage = this.#internals.storage;
-    return callStorage(storage, 'getSchedule', () => storage.getSchedule(name));
+    return callStorage(storage, 'getSchedule', () => storage.getSchedule(key));
   }
 
   async #mustGet(name: string): Promise<Schedule> {
     const record = await this.#read('get a schedule', name);
-    if (record === null) throw new ScheduleNotFoundError(name);
+    if (record === null) throw this.#notFound(name);
     return decodeSchedule(record);
+  }
+
+  /**
+   * Files a declaration of a tenant client under its tenant: `runOptions.tenantId` must be
+   * absent or that tenant. Returns the declaration unchanged for `zap.schedules`.
+   */
+  #scopeDeclaration(declaration: ScheduleDeclaration): ScheduleDeclaration {
+    if (this.#scope === null) return declaration;
+    const { tenantId, partitionByTenant } = this.#scope;
+    const runOptions = declaration.runOptions ?? {};
+    assertPlainObject('runOptions', runOptions);
+    if (runOptions.tenantId !== undefined && runOptions.tenantId !== tenantId) {
+      throw new InvalidOptionError(
+        'runOptions.tenantId',
+        runOptions.tenantId,
+        `"${tenantId}" or no tenantId, because this client is limited to that tenant`,
+      );
+    }
+    const scoped: ScheduleRunOptions = { ...runOptions, tenantId };
+    if (partitionByTenant && scoped.partitionKey === undefined) scoped.partitionKey = tenantId;
+    return { ...declaration, runOptions: scoped };
   }
 
   #resolveJob(job: unknown): AnyJob {

@@ -2,11 +2,25 @@
  * Handles one due schedule: plans its occurrences with the misfire policy, applies the overlap
  * policy, and fires with compare-and-set on the stored next fire time, so that of several
  * schedulers handling the same occurrence exactly one creates runs.
+ *
+ * A schedule's tenant admits its runs as it admits an enqueue. When the tenant is suspended or
+ * deleted, or the runs would exceed one of its quotas, the occurrences are skipped. The
+ * schedule moves on to its next fire time without runs, and each skipped occurrence gets a
+ * `schedule.skipped` event with reason `tenant`. So a suspended tenant's schedule neither
+ * stays due nor catches up on resume: it fires again at its first occurrence after the resume.
  */
 import type { ClientInternals } from '../internal/internals.js';
 import { callStorage } from '../internal/storage-call.js';
 import { uuidv7 } from '../internal/uuid.js';
-import type { NewRun, RunRecord, RunState, ScheduleRecord } from '../storage/contract.js';
+import type {
+  FireScheduleRequest,
+  FireScheduleResult,
+  NewRun,
+  RunRecord,
+  RunState,
+  ScheduleRecord,
+} from '../storage/contract.js';
+import { QuotaExceededError, TenantDeletedError, TenantSuspendedError } from '../tenancy/errors.js';
 import { type FirePlan, planFire } from './misfire.js';
 import type { OccurrenceSource } from './occurrences.js';
 import {
@@ -14,7 +28,13 @@ import {
   SCHEDULE_METADATA_KEY,
   type StoredScheduleOptions,
 } from './options.js';
-import type { ScheduleFireReport } from './types.js';
+import type { ScheduleFireReport, ScheduleSkippedEvent } from './types.js';
+
+/** The errors a tenant rejects a schedule's runs with. */
+type TenantRejection = Extract<ScheduleSkippedEvent, { reason: 'tenant' }>['error'];
+
+/** Page size, in runs, of the overlap check's reads of a schedule's unfinished runs. */
+const OVERLAP_PAGE_SIZE = 100;
 
 const UNFINISHED_STATES: readonly RunState[] = [
   'waiting',
@@ -46,18 +66,40 @@ export async function fireSchedule(
   const plan = planFire(source, expected, now, options.misfire);
   const { planned, skipped, running } = await applyOverlap(internals, record, options, plan);
 
-  const storage = internals.storage;
-  const result = await callStorage(storage, 'fireSchedule', () =>
-    storage.fireSchedule({
-      name: record.name,
-      expectedNextFireAt: expected,
-      nextFireAt: plan.nextFireAt,
-      lastFireAt: plan.lastFireAt,
-      runs: planned.map((item) => item.run),
-    }),
-  );
+  const request: FireScheduleRequest = {
+    name: record.name,
+    tenantId: record.tenantId,
+    expectedNextFireAt: expected,
+    nextFireAt: plan.nextFireAt,
+    lastFireAt: plan.lastFireAt,
+    runs: planned.map((item) => item.run),
+  };
+  let result: FireScheduleResult;
+  let rejection: TenantRejection | null = null;
+  try {
+    result = await storeFire(internals, request);
+  } catch (error) {
+    rejection = asTenantRejection(error);
+    if (rejection === null || planned.length === 0) throw error;
+    // The occurrences are skipped, because a schedule left due would be retried at every pass
+    // while the tenant stays suspended, and would fire late on resume.
+    result = await storeFire(internals, { ...request, runs: [] });
+  }
+
+  let overlapSkips = skipped;
+  let tenantSkips: number[] = [];
+  if (rejection !== null) {
+    tenantSkips = planned.map((item) => item.occurrence);
+    // A catch-up skips its earlier occurrences for overlap in favor of a planned run. When the
+    // tenant rejected that run too, they are skipped for the tenant.
+    if (planned.some((item) => item.run.id === running)) {
+      tenantSkips = [...skipped, ...tenantSkips];
+      overlapSkips = [];
+    }
+  }
   const report: ScheduleFireReport = {
     schedule: record.name,
+    tenantId: record.tenantId,
     fired: result.fired,
     runIds: [],
     scheduledFor: [],
@@ -70,29 +112,86 @@ export async function fireSchedule(
             first: new Date(plan.missed.first),
             last: new Date(plan.missed.last),
           },
-    skippedForOverlap: skipped.length,
+    skippedForOverlap: overlapSkips.length,
+    skippedForTenant: result.fired ? tenantSkips.length : 0,
     nextFireAt: plan.nextFireAt === null ? null : new Date(plan.nextFireAt),
   };
   if (!result.fired) return report;
 
+  const fired = rejection === null ? planned : [];
   report.runIds = result.inserted.map((inserted) => inserted.runId);
-  report.scheduledFor = planned.map((item) => new Date(item.occurrence));
-  announce(internals, record, options, plan, planned, report, now);
-  for (const occurrence of skipped) {
+  report.scheduledFor = fired.map((item) => new Date(item.occurrence));
+  announce(internals, record, options, plan, fired, report, now);
+  const base = { schedule: record.name, tenantId: record.tenantId, job: record.job };
+  for (const occurrence of overlapSkips) {
     internals.logger.info(
-      { schedule: record.name, runId: running },
-      `Schedule "${record.name}" skipped its occurrence at ${iso(occurrence)} because run ` +
+      { schedule: record.name, tenantId: record.tenantId, runId: running },
+      `${describe(record)} skipped its occurrence at ${iso(occurrence)} because run ` +
         `${running} has not finished (overlap: skip)`,
     );
     internals.bus.emit('schedule.skipped', {
-      schedule: record.name,
-      job: record.job,
+      ...base,
       scheduledFor: new Date(occurrence),
       reason: 'overlap',
       runningRunId: running!,
     });
   }
+  if (rejection !== null) {
+    internals.logger.info(
+      { schedule: record.name, tenantId: record.tenantId, skipped: tenantSkips.length },
+      `${describe(record)} skipped ${tenantSkips.length} occurrence(s) from ` +
+        `${iso(tenantSkips[0]!)}: ${rejection.message}`,
+    );
+    for (const occurrence of tenantSkips) {
+      internals.bus.emit('schedule.skipped', {
+        ...base,
+        scheduledFor: new Date(occurrence),
+        reason: 'tenant',
+        error: rejection,
+      });
+    }
+  }
   return report;
+}
+
+/**
+ * Fires through the storage. Runs get a producer span and count as enqueued runs in the
+ * metrics, with their tenant, like runs of `zap.enqueue`.
+ */
+async function storeFire(
+  internals: ClientInternals,
+  request: FireScheduleRequest,
+): Promise<FireScheduleResult> {
+  const storage = internals.storage;
+  const fire = (runs: readonly NewRun[]) =>
+    callStorage(storage, 'fireSchedule', () => storage.fireSchedule({ ...request, runs }));
+  if (request.runs.length === 0) return fire([]);
+
+  let fired = false;
+  const runs = [...request.runs];
+  const inserted = await internals.telemetry.traceEnqueue(runs, async () => {
+    const result = await fire(runs);
+    fired = result.fired;
+    return result.inserted;
+  });
+  return { fired, inserted };
+}
+
+function asTenantRejection(error: unknown): TenantRejection | null {
+  if (
+    error instanceof TenantSuspendedError ||
+    error instanceof TenantDeletedError ||
+    error instanceof QuotaExceededError
+  ) {
+    return error;
+  }
+  return null;
+}
+
+/** Describes a schedule for log messages, with its tenant when it has one. */
+function describe(record: ScheduleRecord): string {
+  const tenant = record.tenantId === null ? '' : ` of tenant "${record.tenantId}"`;
+  return `Schedule "${record.name}"${tenant}`;
 }
 
 /** Builds the runs of a plan, then drops or chains them by the overlap policy. */
@@ -111,7 +210,7 @@ async function applyOverlap(
     return { planned: plan.fire.map((time) => build(time, null)), skipped: [], running: null };
   }
 
-  const running = await latestUnfinishedRun(internals, record.name);
+  const running = await latestUnfinishedRun(internals, record);
   if (options.overlap === 'skip') {
     if (running !== null) return { planned: [], skipped: plan.fire, running: running.id };
     // Several runs at once would overlap each other: only the latest occurrence runs, and the
@@ -132,19 +231,38 @@ async function applyOverlap(
   return { planned, skipped: [], running: running?.id ?? null };
 }
 
-/** Returns the newest run of the schedule that has not finished, or null. */
+/**
+ * Returns the newest run of the schedule that has not finished, or null. Schedules of the same
+ * name in other tenants share its group id, so runs of another tenant are passed over.
+ */
 async function latestUnfinishedRun(
   internals: ClientInternals,
-  name: string,
+  record: ScheduleRecord,
 ): Promise<RunRecord | null> {
   const storage = internals.storage;
-  const page = await callStorage(storage, 'listRuns', () =>
-    storage.listRuns(
-      { groupId: SCHEDULE_GROUP_PREFIX + name, states: UNFINISHED_STATES },
-      { limit: 1, order: 'desc' },
-    ),
-  );
-  return page.items[0] ?? null;
+  const filter = { groupId: SCHEDULE_GROUP_PREFIX + record.name, states: UNFINISHED_STATES };
+  if (record.tenantId !== null) {
+    const page = await callStorage(storage, 'listRuns', () =>
+      storage.listRuns({ ...filter, tenantId: record.tenantId! }, { limit: 1, order: 'desc' }),
+    );
+    return page.items[0] ?? null;
+  }
+
+  // A run filter cannot ask for runs without a tenant, so pages are read until one turns up.
+  let cursor: string | undefined;
+  do {
+    const page = await callStorage(storage, 'listRuns', () =>
+      storage.listRuns(filter, {
+        limit: OVERLAP_PAGE_SIZE,
+        order: 'desc',
+        ...(cursor === undefined ? {} : { cursor }),
+      }),
+    );
+    const own = page.items.find((run) => run.tenantId === null);
+    if (own !== undefined) return own;
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  return null;
 }
 
 function buildRun(
@@ -170,7 +288,8 @@ function buildRun(
     metadata: JSON.stringify(metadata),
   };
   if (template.partitionKey !== undefined) run.partitionKey = template.partitionKey;
-  if (template.tenantId !== undefined) run.tenantId = template.tenantId;
+  // The schedule's tenant is part of its key; the template stores the same id.
+  if (record.tenantId !== null) run.tenantId = record.tenantId;
   if (waitingFor !== null) run.dependsOn = [{ runId: waitingFor, condition: 'always' }];
   return run;
 }
@@ -197,6 +316,7 @@ function announce(
     });
     bus.emit('schedule.fired', {
       schedule: record.name,
+      tenantId: record.tenantId,
       job: record.job,
       runId,
       scheduledFor: new Date(item.occurrence),
@@ -207,8 +327,8 @@ function announce(
   });
   if (planned.length > 0) {
     logger.debug(
-      { schedule: record.name, runIds: report.runIds },
-      `Schedule "${record.name}" fired ${planned.length} run(s) of job "${record.job}"`,
+      { schedule: record.name, tenantId: record.tenantId, runIds: report.runIds },
+      `${describe(record)} fired ${planned.length} run(s) of job "${record.job}"`,
     );
   }
 
@@ -216,13 +336,19 @@ function announce(
   if (missed === null) return;
   const count = `${missed.count}${missed.countIsLowerBound ? ' or more' : ''}`;
   logger.warn(
-    { schedule: record.name, missed: missed.count, policy: options.misfire.policy },
-    `Schedule "${record.name}" misfired: ${count} occurrence(s) from ${iso(missed.first)} to ` +
+    {
+      schedule: record.name,
+      tenantId: record.tenantId,
+      missed: missed.count,
+      policy: options.misfire.policy,
+    },
+    `${describe(record)} misfired: ${count} occurrence(s) from ${iso(missed.first)} to ` +
       `${iso(missed.last)} were handled more than ${options.misfire.thresholdMs} ms late; ` +
       `policy ${options.misfire.policy} created ${planned.length} run(s)`,
   );
   bus.emit('schedule.misfired', {
     schedule: record.name,
+    tenantId: record.tenantId,
     job: record.job,
     policy: options.misfire.policy,
     missed: missed.count,

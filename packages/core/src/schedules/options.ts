@@ -16,7 +16,7 @@ import { buildStoredMetadata, resolveEnqueueOptions } from '../internal/run-opti
 import { serializePayload } from '../internal/serialize.js';
 import { checkSchema } from '../internal/validation.js';
 import type { AnyJob } from '../job.js';
-import type { HistoryLevel, ScheduleRecord } from '../storage/contract.js';
+import type { HistoryLevel, ScheduleKey, ScheduleRecord } from '../storage/contract.js';
 import type { MisfireSettings } from './misfire.js';
 import { checkTiming, type ScheduleTiming } from './occurrences.js';
 import type { OverlapPolicy, Schedule, ScheduleDeclaration, ScheduleRunOptions } from './types.js';
@@ -212,6 +212,14 @@ function buildRunTemplate(
     template.metadata = metadata;
   }
   return template;
+}
+
+/**
+ * Joins a schedule's key into one string, for maps of the scheduler. Tenant ids never contain
+ * `/`, so the first `/` ends the tenant part and two keys are equal only for the same schedule.
+ */
+export function scheduleKeyString(key: ScheduleKey): string {
+  return `${key.tenantId ?? ''}/${key.name}`;
 }
 
 /** Reads stored options; throws an Error naming the schedule when they are unreadable. */

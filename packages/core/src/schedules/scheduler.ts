@@ -13,7 +13,7 @@ import type { ScheduleRecord } from '../storage/contract.js';
 import type { Schedules } from './api.js';
 import { fireSchedule } from './fire.js';
 import { type OccurrenceSource, occurrencesOf } from './occurrences.js';
-import { parseStoredOptions, timingOf } from './options.js';
+import { parseStoredOptions, scheduleKeyString, timingOf } from './options.js';
 import type { ScheduleFireReport, SchedulerOptions } from './types.js';
 
 /** Lifecycle of a scheduler. */
@@ -38,7 +38,10 @@ export class Scheduler {
   readonly #clock: (() => number | Promise<number>) | null;
   readonly #wake = new Wakeup();
   readonly #timings = new Map<string, OccurrenceSource>();
-  /** Next fire times that this scheduler has seen, by schedule name, on the storage clock. */
+  /**
+   * Next fire times that this scheduler has seen, on the storage clock, by schedule key (see
+   * `scheduleKeyString`), like the other maps by schedule below.
+   */
   readonly #hints = new Map<string, number>();
   /** Consecutive failures per schedule, to log a failing schedule once per minute or so. */
   readonly #failures = new Map<string, number>();
@@ -93,9 +96,9 @@ export class Scheduler {
   async #start(): Promise<void> {
     if (this.#state === 'stopping') await this.#loop;
     await this.#internals.ensureReady('start a scheduler');
-    this.#stopListening = this.#schedules.onFireTime((name, nextFireAt) => {
-      if (nextFireAt === null) this.#hints.delete(name);
-      else this.#hints.set(name, nextFireAt);
+    this.#stopListening = this.#schedules.onFireTime((key, nextFireAt) => {
+      if (nextFireAt === null) this.#hints.delete(key);
+      else this.#hints.set(key, nextFireAt);
       this.#wake.notify();
     });
     try {
@@ -103,7 +106,7 @@ export class Scheduler {
       const records = await callStorage(storage, 'listSchedules', () => storage.listSchedules());
       for (const record of records) {
         if (!record.paused && record.nextFireAt !== null) {
-          this.#hints.set(record.name, record.nextFireAt);
+          this.#hints.set(scheduleKeyString(record), record.nextFireAt);
         }
       }
     } catch (error) {
@@ -149,9 +152,9 @@ export class Scheduler {
       const due = await callStorage(storage, 'dueSchedules', () =>
         storage.dueSchedules(this.#batchSize),
       );
-      const fresh = due.filter((record) => !seen.has(record.name));
+      const fresh = due.filter((record) => !seen.has(scheduleKeyString(record)));
       for (const record of fresh) {
-        seen.add(record.name);
+        seen.add(scheduleKeyString(record));
         const report = await this.#handle(record, now);
         if (report !== null) reports.push(report);
       }
@@ -159,10 +162,11 @@ export class Scheduler {
     }
 
     // Known fire times that have passed were handled now, or by another process.
-    for (const [name, time] of this.#hints) if (time <= storageNow) this.#hints.delete(name);
+    for (const [key, time] of this.#hints) if (time <= storageNow) this.#hints.delete(key);
     for (const report of reports) {
       if (report.fired && report.nextFireAt !== null) {
-        this.#hints.set(report.schedule, report.nextFireAt.getTime());
+        const key = scheduleKeyString({ name: report.schedule, tenantId: report.tenantId });
+        this.#hints.set(key, report.nextFireAt.getTime());
       }
     }
     return reports;
@@ -170,6 +174,7 @@ export class Scheduler {
 
   async #handle(record: ScheduleRecord, now: number): Promise<ScheduleFireReport | null> {
     if (record.nextFireAt === null || record.nextFireAt > now) return null;
+    const key = scheduleKeyString(record);
     try {
       const options = parseStoredOptions(record);
       const report = await fireSchedule(
@@ -179,14 +184,14 @@ export class Scheduler {
         this.#timing(record),
         now,
       );
-      this.#failures.delete(record.name);
+      this.#failures.delete(key);
       return report;
     } catch (error) {
-      const failures = (this.#failures.get(record.name) ?? 0) + 1;
-      this.#failures.set(record.name, failures);
+      const failures = (this.#failures.get(key) ?? 0) + 1;
+      this.#failures.set(key, failures);
       if (failures === 1 || failures % 60 === 0) {
         this.#internals.logger.error(
-          { err: error, schedule: record.name, failures },
+          { err: error, schedule: record.name, tenantId: record.tenantId, failures },
           `Scheduler failed to fire schedule "${record.name}" (${failures} time(s) in a row); ` +
             `it stays due and is retried: ${errorMessage(error)}`,
         );

@@ -6,6 +6,11 @@
  */
 import type { AnyJob, InputOf } from '../job.js';
 import type { EnqueueOptions } from '../run.js';
+import type {
+  QuotaExceededError,
+  TenantDeletedError,
+  TenantSuspendedError,
+} from '../tenancy/errors.js';
 import type { MisfirePolicy } from './misfire.js';
 
 export type { MisfirePolicy } from './misfire.js';
@@ -51,7 +56,10 @@ export type ScheduleRunOptions = Pick<
 
 /** A schedule to create or update with `zap.schedules.upsert`. */
 export interface ScheduleDeclaration<J extends AnyJob = AnyJob> {
-  /** Unique name, at most 200 characters. Upserting an existing name updates that schedule. */
+  /**
+   * Name, at most 200 characters, unique within the schedule's tenant (`runOptions.tenantId`,
+   * or none): upserting a name that the tenant already has updates that schedule.
+   */
   name: string;
   /** The job each occurrence runs, by definition or registered name. */
   job: J | string;
@@ -123,6 +131,8 @@ export interface SchedulerOptions {
 /** What one handling of a due schedule did, as `scheduler.runOnce()` returns it. */
 export interface ScheduleFireReport {
   schedule: string;
+  /** The schedule's tenant, or null for a schedule without one. */
+  tenantId: string | null;
   /** False when another process handled this occurrence first; nothing else happened then. */
   fired: boolean;
   /** Runs created, oldest occurrence first. */
@@ -133,6 +143,11 @@ export interface ScheduleFireReport {
   missed: { count: number; countIsLowerBound: boolean; first: Date; last: Date } | null;
   /** Occurrences that got no run because an earlier run had not finished (`overlap: skip`). */
   skippedForOverlap: number;
+  /**
+   * Occurrences that got no run because the schedule's tenant rejected it: the tenant is
+   * suspended or deleted, or the runs would exceed one of its quotas.
+   */
+  skippedForTenant: number;
   /** The schedule's next fire time after this handling. */
   nextFireAt: Date | null;
 }
@@ -142,6 +157,8 @@ export interface ScheduleEvents {
   /** A scheduler of this process created a run for an occurrence. */
   'schedule.fired': {
     schedule: string;
+    /** The schedule's tenant and its run's, or null; the same field on every `schedule.*` event. */
+    tenantId: string | null;
     job: string;
     runId: string;
     scheduledFor: Date;
@@ -155,6 +172,7 @@ export interface ScheduleEvents {
   /** A scheduler of this process handled occurrences later than their `thresholdMs`. */
   'schedule.misfired': {
     schedule: string;
+    tenantId: string | null;
     job: string;
     policy: MisfirePolicy;
     /** Misfired occurrences; a lower bound past 1,000 when `missedIsLowerBound`. */
@@ -165,16 +183,33 @@ export interface ScheduleEvents {
     /** Runs created in this handling, for misfired and on-time occurrences. */
     runIds: string[];
   };
-  /** An occurrence got no run because an earlier run of the schedule had not finished. */
-  'schedule.skipped': {
-    schedule: string;
-    job: string;
-    scheduledFor: Date;
-    reason: 'overlap';
-    /**
-     * The unfinished run, or the run created for a later occurrence in the same handling,
-     * which a catch-up of several occurrences runs instead of overlapping runs.
-     */
-    runningRunId: string;
-  };
+  /** An occurrence got no run, for the cause in `reason`. */
+  'schedule.skipped': ScheduleSkippedEvent;
 }
+
+/**
+ * Payload of `schedule.skipped`. `reason` is `overlap` when an earlier run of the schedule had
+ * not finished (`overlap: skip`). It is `tenant` when the schedule's tenant rejected the run as
+ * it rejects an enqueue, because the tenant is suspended or deleted or the run would exceed a
+ * quota.
+ */
+export type ScheduleSkippedEvent = {
+  schedule: string;
+  tenantId: string | null;
+  job: string;
+  scheduledFor: Date;
+} & (
+  | {
+      reason: 'overlap';
+      /**
+       * The unfinished run, or the run created for a later occurrence in the same handling,
+       * which a catch-up of several occurrences runs instead of overlapping runs.
+       */
+      runningRunId: string;
+    }
+  | {
+      reason: 'tenant';
+      /** The error the tenant rejected the run with, as an enqueue would have received it. */
+      error: TenantSuspendedError | TenantDeletedError | QuotaExceededError;
+    }
+);

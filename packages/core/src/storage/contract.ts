@@ -248,6 +248,30 @@ export interface LeaseRef {
 /** A run that a claim handed to a worker, with its lease. */
 export interface ClaimedRun extends RunRecord {
   leaseToken: string;
+  /**
+   * The limits that admitted this run only thanks to their `burstMultiplier`: one entry per
+   * limit and cap (concurrency or rate) that the run took past its normal value. Empty for a
+   * run that every limit admitted within its normal caps, and always empty for a run claimed
+   * in a claim's first pass (see {@link LimitSpec.burstMultiplier}). Tenant quotas such as
+   * `maxConcurrentRuns` have no burst and never appear here.
+   */
+  bursts: readonly BurstUse[];
+}
+
+/** One limit that a claim let a run exceed, within the limit's burst capacity. */
+export interface BurstUse {
+  /** The limit as the claim applied it. */
+  limit: LimitSpec;
+  /** The cap the run went past: `concurrency`, or `rate.limit` in the current window. */
+  kind: 'concurrency' | 'rate';
+  /** The run's partition key for a `partition` limit; null for a queue or job limit. */
+  partitionKey: string | null;
+  /**
+   * The limit's count once the run was admitted, the run included: runs `running` under it
+   * for `concurrency`, claims inside the rate window for `rate`. Greater than the normal cap
+   * and at most `floor(cap * burstMultiplier)`.
+   */
+  count: number;
 }
 
 export interface ClaimRequest {
@@ -418,7 +442,19 @@ export interface PurgeRequest {
   limit: number;
 }
 
-/** A recurring trigger, as stored. Core computes fire times; the backend stores them. */
+/**
+ * Identity of a schedule. Names are unique per tenant: each tenant id, and null for schedules
+ * without a tenant, is a namespace of its own, so two tenants can both have a schedule `daily`.
+ */
+export interface ScheduleKey {
+  name: string;
+  tenantId: string | null;
+}
+
+/**
+ * A recurring trigger, as stored. Core computes fire times; the backend stores them. Its
+ * `name` and `tenantId` together are its {@link ScheduleKey}.
+ */
 export interface ScheduleRecord {
   name: string;
   job: string;
@@ -446,6 +482,7 @@ export interface ScheduleUpsert {
   intervalMs: number | null;
   timezone: string | null;
   options: string;
+  /** The schedule's tenant, part of its key; absent for a schedule without a tenant. */
   tenantId?: string;
   /**
    * Next fire time to store. The backend keeps a stored `nextFireAt` when `resetNextFireAt`
@@ -457,8 +494,7 @@ export interface ScheduleUpsert {
   paused?: boolean;
 }
 
-export interface FireScheduleRequest {
-  name: string;
+export interface FireScheduleRequest extends ScheduleKey {
   /** Compare-and-set: fire only while the stored `nextFireAt` still equals this. */
   expectedNextFireAt: number;
   nextFireAt: number | null;
@@ -490,7 +526,10 @@ export interface LimitSpec {
   rate?: { limit: number; periodMs: number };
   /**
    * Lets claims exceed `concurrency` and `rate` up to this multiple while no other claimable
-   * run is waiting for the claiming worker. 1 or absent disables bursting.
+   * run is waiting for the claiming worker. 1 or absent disables bursting. A claim takes runs
+   * in two passes: the first within the normal caps, and, only when it leaves free slots, a
+   * second within the caps times this multiple. The runs that the second pass takes past a
+   * normal cap carry a {@link BurstUse} in {@link ClaimedRun.bursts}.
    */
   burstMultiplier?: number;
 }
@@ -639,14 +678,20 @@ export interface Storage {
 
   // schedules
 
+  /** Creates the schedule of key (`name`, `tenantId`) or updates it; see {@link ScheduleUpsert}. */
   upsertSchedule(schedule: ScheduleUpsert): Promise<ScheduleRecord>;
-  getSchedule(name: string): Promise<ScheduleRecord | null>;
-  listSchedules(): Promise<ScheduleRecord[]>;
-  setSchedulePaused(name: string, paused: boolean): Promise<boolean>;
-  deleteSchedule(name: string): Promise<boolean>;
-  /** Schedules not paused whose `nextFireAt` has been reached, oldest first. */
+  getSchedule(key: ScheduleKey): Promise<ScheduleRecord | null>;
+  /** Every schedule, or only those of `filter.tenantId`. */
+  listSchedules(filter?: { tenantId?: string }): Promise<ScheduleRecord[]>;
+  setSchedulePaused(key: ScheduleKey, paused: boolean): Promise<boolean>;
+  deleteSchedule(key: ScheduleKey): Promise<boolean>;
+  /** Schedules not paused whose `nextFireAt` has been reached, oldest first, of every tenant. */
   dueSchedules(limit: number): Promise<ScheduleRecord[]>;
-  /** Fires one occurrence with compare-and-set on `nextFireAt`. */
+  /**
+   * Fires one occurrence with compare-and-set on `nextFireAt`, inserting its runs as
+   * `insertRuns` does, in the same atomic operation. Tenancy rejections are thrown as by
+   * `insertRuns`, and then nothing changes: the schedule keeps its `nextFireAt`.
+   */
   fireSchedule(request: FireScheduleRequest): Promise<FireScheduleResult>;
 
   // notifications

@@ -21,11 +21,14 @@ export const ATTR_ERROR_TYPE = 'error.type';
 export const ATTR_JOB = 'zapjobs.job.name';
 export const ATTR_TENANT = 'zapjobs.tenant.id';
 export const ATTR_GROUP = 'zapjobs.group.id';
+export const ATTR_SKIP_REASON = 'zapjobs.schedule.skip_reason';
 export const ATTR_ATTEMPT = 'zapjobs.run.attempt';
 export const ATTR_MAX_ATTEMPTS = 'zapjobs.run.max_attempts';
 export const ATTR_CREATED = 'zapjobs.run.created';
 export const ATTR_OUTCOME = 'zapjobs.run.outcome';
 export const ATTR_WORKER = 'zapjobs.worker.id';
+export const ATTR_LIMIT_SCOPE = 'zapjobs.limit.scope';
+export const ATTR_LIMIT_KIND = 'zapjobs.limit.kind';
 
 /** Messaging operations ZapJobs reports: enqueue one run, create each run of a batch, run one. */
 export type MessagingOperation = 'send' | 'create' | 'process';

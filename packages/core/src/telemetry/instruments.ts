@@ -3,7 +3,12 @@
  * when first used, and again whenever that provider changes, because the metrics API has no
  * proxy: a meter taken before an SDK registers would stay a no-op.
  */
-import type { Counter, Histogram, MeterProvider } from '@opentelemetry/api';
+import {
+  type Counter,
+  createNoopMeter,
+  type Histogram,
+  type MeterProvider,
+} from '@opentelemetry/api';
 import { INSTRUMENTATION_SCOPE } from './attributes.js';
 
 export interface Instruments {
@@ -15,11 +20,23 @@ export interface Instruments {
   failed: Counter;
   /** Failed attempts that were scheduled to retry. */
   retried: Counter;
+  /**
+   * Burst uses: one per run and limit cap that a claim let the run past, within the limit's
+   * burst multiplier. Counted by the process that claimed the run, like `limit.burst`.
+   */
+  bursts: Counter;
   /** Duration of an attempt in seconds, from its start to its stored outcome. */
   duration: Histogram;
   /** Seconds from when an attempt was due to when a worker claimed it, on the storage clock. */
   queueWait: Histogram;
+  /** Schedule occurrences that got no run, by job, tenant and reason (`overlap`, `tenant`). */
+  scheduleSkips: Counter;
+  /** True when the meter records nothing (no SDK), so that callers skip building attributes. */
+  noop: boolean;
 }
+
+/** Class of the API's no-op meter, the global meter until an SDK registers one. */
+const NOOP_METER_CLASS = createNoopMeter().constructor;
 
 /** Bucket boundaries in seconds, from 5 ms to 10 minutes. */
 const SECONDS_BUCKETS = [
@@ -45,6 +62,7 @@ export class InstrumentsCache {
 
 function createInstruments(provider: MeterProvider): Instruments {
   const meter = provider.getMeter(INSTRUMENTATION_SCOPE);
+  const noop = meter.constructor === NOOP_METER_CLASS;
   const advice = { explicitBucketBoundaries: SECONDS_BUCKETS };
   return {
     enqueued: meter.createCounter('zapjobs.runs.enqueued', {
@@ -63,6 +81,10 @@ function createInstruments(provider: MeterProvider): Instruments {
       description: 'Failed attempts scheduled to retry',
       unit: '{attempt}',
     }),
+    bursts: meter.createCounter('zapjobs.limit.bursts', {
+      description: 'Runs that a limit admitted past its normal cap, per limit and cap',
+      unit: '{burst}',
+    }),
     duration: meter.createHistogram('zapjobs.run.duration', {
       description: 'Duration of one attempt, from its start to its stored outcome',
       unit: 's',
@@ -73,5 +95,10 @@ function createInstruments(provider: MeterProvider): Instruments {
       unit: 's',
       advice,
     }),
+    scheduleSkips: meter.createCounter('zapjobs.schedule.skipped', {
+      description: 'Schedule occurrences that got no run',
+      unit: '{occurrence}',
+    }),
+    noop,
   };
 }

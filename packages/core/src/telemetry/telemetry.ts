@@ -5,10 +5,12 @@
  * Without a registered SDK every call is a no-op of the API.
  */
 import {
+  type Attributes,
   type Context,
   context,
   type MeterProvider,
   metrics,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
@@ -19,6 +21,7 @@ import {
 } from '@opentelemetry/api';
 import { InvalidOptionError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import type { LimitTarget } from '../flow/types.js';
 import { assertKnownKeys, assertPlainObject } from '../internal/check.js';
 import type {
   ClaimedRun,
@@ -32,12 +35,17 @@ import {
   ATTR_BATCH_COUNT,
   ATTR_CREATED,
   ATTR_ERROR_TYPE,
+  ATTR_JOB,
+  ATTR_LIMIT_KIND,
+  ATTR_LIMIT_SCOPE,
   ATTR_MAX_ATTEMPTS,
   ATTR_MESSAGE_ID,
   ATTR_MESSAGING_SYSTEM,
   ATTR_OPERATION_NAME,
   ATTR_OPERATION_TYPE,
   ATTR_OUTCOME,
+  ATTR_SKIP_REASON,
+  ATTR_TENANT,
   ATTR_WORKER,
   type AttemptOutcome,
   commonQueue,
@@ -64,7 +72,8 @@ export interface TelemetryOptions {
 /** An attempt whose consumer span is open. */
 interface OpenAttempt {
   readonly run: ClaimedRun;
-  readonly span: Span;
+  /** Null while no tracer provider records spans. */
+  span: Span | null;
   outcome: AttemptOutcome | null;
 }
 
@@ -75,37 +84,80 @@ export class Telemetry {
   readonly #tracerProvider: TracerProvider | undefined;
   readonly #instruments: InstrumentsCache;
   readonly #open = new Map<string, OpenAttempt>();
+  #cachedTracer: Tracer | undefined;
 
   constructor(options: TelemetryOptions, bus: EventBus) {
     this.#tracerProvider = options.tracerProvider;
     this.#instruments = new InstrumentsCache(
       () => options.meterProvider ?? metrics.getMeterProvider(),
     );
+    bus.on('schedule.skipped', (event) => {
+      const attributes: Attributes = {
+        [ATTR_MESSAGING_SYSTEM]: MESSAGING_SYSTEM,
+        [ATTR_JOB]: event.job,
+        [ATTR_SKIP_REASON]: event.reason,
+      };
+      if (event.tenantId !== null) attributes[ATTR_TENANT] = event.tenantId;
+      this.#instruments.get().scheduleSkips.add(1, attributes);
+    });
     bus.on('job.completed', (event) => {
-      const open = this.#open.get(attemptKey(event.runId, event.attempt));
+      const open = this.#openAttempt(event.runId, event.attempt);
       if (open !== undefined) open.outcome = 'completed';
       this.#count('completed', event.queue, event.job, open?.run.tenantId);
     });
     bus.on('job.retrying', (event) => {
-      const open = this.#open.get(attemptKey(event.runId, event.attempt));
+      const open = this.#openAttempt(event.runId, event.attempt);
       if (open !== undefined) {
         open.outcome = 'retrying';
-        recordStoredError(open.span, event.error);
+        if (open.span !== null) recordStoredError(open.span, event.error);
       }
       this.#count('retried', event.queue, event.job, open?.run.tenantId);
     });
     bus.on('job.failed', (event) => {
-      const open = this.#open.get(attemptKey(event.runId, event.attempt));
+      const open = this.#openAttempt(event.runId, event.attempt);
       if (open !== undefined) {
         open.outcome = 'failed';
-        recordStoredError(open.span, event.error);
+        if (open.span !== null) recordStoredError(open.span, event.error);
       }
       this.#count('failed', event.queue, event.job, open?.run.tenantId);
     });
+    bus.on('limit.burst', (event) => {
+      this.#instruments.get().bursts.add(1, {
+        ...metricAttributes(event.queue, event.job, event.tenantId),
+        [ATTR_LIMIT_SCOPE]: limitScope(event.limit),
+        [ATTR_LIMIT_KIND]: event.kind,
+      });
+    });
+  }
+
+  /**
+   * Returns the tracer, taken once. The global provider's tracer is a proxy that follows an SDK
+   * registered later, and taking a tracer on every attempt costs an allocation each time.
+   */
+  /** Returns the open attempt of a run, if any. No key is built while no attempt is open. */
+  #openAttempt(runId: string, attempt: number): OpenAttempt | undefined {
+    return this.#open.size === 0 ? undefined : this.#open.get(attemptKey(runId, attempt));
+  }
+
+  /**
+   * Tells whether tracing records nothing, because no provider was passed and no SDK
+   * registered a global one. An attempt then skips its span, whose attributes and context cost
+   * more than a short handler. An SDK registered later takes effect from the next attempt.
+   */
+  #tracingOff(): boolean {
+    if (this.#tracerProvider !== undefined) return false;
+    const global = trace.getTracerProvider();
+    return (
+      global instanceof ProxyTracerProvider &&
+      global.getDelegateTracer(INSTRUMENTATION_SCOPE) === undefined
+    );
   }
 
   #tracer(): Tracer {
-    return (this.#tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE);
+    this.#cachedTracer ??= (this.#tracerProvider ?? trace.getTracerProvider()).getTracer(
+      INSTRUMENTATION_SCOPE,
+    );
+    return this.#cachedTracer;
   }
 
   /**
@@ -188,30 +240,36 @@ export class Telemetry {
     discardReason: DiscardReason,
     execute: () => Promise<void>,
   ): Promise<void> {
-    const producer = decodeTraceContext(run.traceContext);
-    const parent = producer === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, producer);
-    const span = this.#tracer().startSpan(
-      spanName('process', run.queue),
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          ...runSpanAttributes(run, 'process'),
-          [ATTR_ATTEMPT]: run.attempt,
-          [ATTR_MAX_ATTEMPTS]: run.maxAttempts,
-          [ATTR_WORKER]: workerId,
-        },
-        links: producer === null ? [] : [{ context: producer }],
-      },
-      parent,
-    );
+    // With no span and no metric to record, no bookkeeping is needed either.
+    if (this.#instruments.get().noop && this.#tracingOff()) return execute();
     this.#recordQueueWait(run);
-
     const key = attemptKey(run.id, run.attempt);
-    const open: OpenAttempt = { run, span, outcome: null };
+    const open: OpenAttempt = { run, span: null, outcome: null };
     this.#open.set(key, open);
     const startedAt = performance.now();
     try {
-      await context.with(trace.setSpan(parent, span), execute);
+      if (this.#tracingOff()) {
+        await execute();
+      } else {
+        const producer = decodeTraceContext(run.traceContext);
+        const parent =
+          producer === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, producer);
+        open.span = this.#tracer().startSpan(
+          spanName('process', run.queue),
+          {
+            kind: SpanKind.CONSUMER,
+            attributes: {
+              ...runSpanAttributes(run, 'process'),
+              [ATTR_ATTEMPT]: run.attempt,
+              [ATTR_MAX_ATTEMPTS]: run.maxAttempts,
+              [ATTR_WORKER]: workerId,
+            },
+            links: producer === null ? [] : [{ context: producer }],
+          },
+          parent,
+        );
+        await context.with(trace.setSpan(parent, open.span), execute);
+      }
     } finally {
       this.#open.delete(key);
       this.#finishAttempt(open, (performance.now() - startedAt) / 1000, discardReason());
@@ -221,13 +279,15 @@ export class Telemetry {
   #finishAttempt(open: OpenAttempt, durationSeconds: number, discarded: unknown): void {
     const { run, span } = open;
     const outcome: AttemptOutcome = open.outcome ?? 'discarded';
-    span.setAttribute(ATTR_OUTCOME, outcome);
-    if (outcome === 'discarded') {
-      // The lease was lost, the run was cancelled, or the worker stopped: nothing was stored.
-      const reason = discarded ?? new Error('the outcome of the attempt was not stored');
-      recordThrown(span, reason);
+    if (span !== null) {
+      span.setAttribute(ATTR_OUTCOME, outcome);
+      if (outcome === 'discarded') {
+        // The lease was lost, the run was cancelled, or the worker stopped: nothing was stored.
+        const reason = discarded ?? new Error('the outcome of the attempt was not stored');
+        recordThrown(span, reason);
+      }
+      span.end();
     }
-    span.end();
     this.#instruments.get().duration.record(durationSeconds, {
       ...metricAttributes(run.queue, run.job, run.tenantId),
       [ATTR_OUTCOME]: outcome,
@@ -248,8 +308,16 @@ export class Telemetry {
     job: string,
     tenantId: string | null | undefined,
   ): void {
-    this.#instruments.get()[counter].add(1, metricAttributes(queue, job, tenantId));
+    const instruments = this.#instruments.get();
+    if (!instruments.noop) instruments[counter].add(1, metricAttributes(queue, job, tenantId));
   }
+}
+
+/** Maps a limit's target to the contract's scope: `queue`, `job` or `partition`. */
+function limitScope(limit: LimitTarget): string {
+  if ('queue' in limit) return 'queue';
+  if ('job' in limit) return 'job';
+  return 'partition';
 }
 
 function attemptKey(runId: string, attempt: number): string {

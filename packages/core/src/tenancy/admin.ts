@@ -120,7 +120,8 @@ export class TenantAdmin {
 
   /**
    * Suspends a tenant, registering it first if needed: its enqueues are rejected with
-   * TenantSuspendedError and its runs are not started until `resume`. Running attempts finish.
+   * TenantSuspendedError, its runs are not started and its schedules skip their occurrences
+   * until `resume`. Running attempts finish.
    */
   async suspend(tenantId: string): Promise<Tenant> {
     const tenant = await this.#setStatus(tenantId, 'suspended', undefined, true);

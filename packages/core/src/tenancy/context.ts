@@ -46,5 +46,10 @@ export function tenantScopeWrapper(
   next: () => Promise<unknown>,
   info: { tenantId: string | null },
 ): Promise<unknown> {
-  return scopeStorage().run({ tenantId: info.tenantId }, next);
+  const storage = scopeStorage();
+  // Without a tenant on the run or around the worker, there is nothing to hide or set. Skipping
+  // the scope keeps AsyncLocalStorage and its per-promise cost on Node 20 out of processes that
+  // use no tenants.
+  if (info.tenantId === null && (storage.getStore()?.tenantId ?? null) === null) return next();
+  return storage.run({ tenantId: info.tenantId }, next);
 }

@@ -1,11 +1,18 @@
 /**
  * A client limited to one tenant, `zap.forTenant(id)`: every read and write it makes is
- * limited to that tenant's runs, and a run of another tenant behaves as if it did not exist.
+ * limited to that tenant's runs, schedules and events, and a run or schedule of another tenant
+ * behaves as if it did not exist.
  */
 import type { EnqueueManyItem, JobName, JobNamed, ZapJobs } from '../client.js';
 import { InvalidOptionError, RunNotFoundError } from '../errors.js';
+import type { TenantHistory } from '../history/history.js';
 import { assertKnownKeys, assertPlainObject, checkRunId } from '../internal/check.js';
-import type { AnyJob, InputOf } from '../job.js';
+import type { AnyJob, InputOf, OutputOf } from '../job.js';
+import {
+  checkWaitOptions,
+  type EnqueueAndWaitOptions,
+  type WaitOptions,
+} from '../relay/options.js';
 import type {
   CountRunsOptions,
   EnqueueOptions,
@@ -15,6 +22,7 @@ import type {
   Run,
   RunEvent,
 } from '../run.js';
+import type { Schedules } from '../schedules/api.js';
 import type { CancelResult, RunState } from '../storage/contract.js';
 import { runWithTenant } from './context.js';
 import { checkTenantId } from './tenant-id.js';
@@ -22,20 +30,30 @@ import { checkTenantId } from './tenant-id.js';
 /** Options of `zap.forTenant`. */
 export interface TenantClientOptions {
   /**
-   * Sets each run's `partitionKey` to the tenant id when the enqueue does not set one, so
-   * partition limits (concurrency, rate, burst) of a queue apply per tenant. Default false.
+   * Sets each run's `partitionKey` to the tenant id when the enqueue or the schedule
+   * declaration does not set one, so partition limits (concurrency, rate, burst) of a queue
+   * apply per tenant. Default false.
    */
   partitionByTenant?: boolean;
 }
 
 /**
- * A view of a {@link ZapJobs} client limited to one tenant. Enqueues store the tenant id on
- * every run. `getRun`, `cancel`, `retryRuns`, `listRuns`, `countRuns` and `listEvents` read
- * only the tenant's runs, so a guessed id of another tenant's run is reported as not found.
+ * A view of a {@link ZapJobs} client limited to one tenant. Enqueues and schedules store the
+ * tenant id on every run. `getRun`, `cancel`, `retryRuns`, `listRuns`, `countRuns`,
+ * `listEvents`, `waitFor` and `history` read only the tenant's runs, so a guessed id of another
+ * tenant's run is reported as not found. `schedules` reaches only the tenant's schedules, whose
+ * names are unique per tenant.
  */
 export class TenantClient<Jobs extends AnyJob = AnyJob> {
   /** The tenant every call is limited to. */
   readonly tenantId: string;
+  /**
+   * The tenant's schedules: declarations belong to the tenant and fire runs of it, and a name
+   * addresses only the tenant's schedule of that name. See `zap.schedules` for each method.
+   */
+  readonly schedules: Schedules;
+  /** Timelines, queries, export, replay and re-runs of the tenant's runs only. */
+  readonly history: TenantHistory;
 
   readonly #client: ZapJobs<Jobs>;
   readonly #partitionByTenant: boolean;
@@ -50,6 +68,8 @@ export class TenantClient<Jobs extends AnyJob = AnyJob> {
     }
     this.#client = client;
     this.#partitionByTenant = options.partitionByTenant === true;
+    this.schedules = client.schedules.forTenant(this.tenantId, this.#partitionByTenant);
+    this.history = client.history.forTenant(this.tenantId);
   }
 
   /** Enqueues a run owned by this tenant; see `ZapJobs.enqueue`. */
@@ -134,14 +154,56 @@ export class TenantClient<Jobs extends AnyJob = AnyJob> {
     return this.#client.listEvents(this.#scopeFilter(options));
   }
 
+  /**
+   * Enqueues a run owned by this tenant and waits for its outcome; see `ZapJobs.enqueueAndWait`.
+   */
+  enqueueAndWait<J extends AnyJob>(
+    job: J,
+    input: InputOf<J>,
+    options?: EnqueueAndWaitOptions,
+  ): Promise<OutputOf<J>>;
+  enqueueAndWait<N extends JobName<Jobs>>(
+    job: N,
+    input: InputOf<JobNamed<Jobs, N>>,
+    options?: EnqueueAndWaitOptions,
+  ): Promise<OutputOf<JobNamed<Jobs, N>>>;
+  async enqueueAndWait(
+    job: AnyJob | string,
+    input: unknown,
+    options?: EnqueueAndWaitOptions,
+  ): Promise<unknown> {
+    const scoped = this.#scopeOptions(options, 'options');
+    return (
+      this.#client.enqueueAndWait as (
+        j: unknown,
+        i: unknown,
+        o: EnqueueAndWaitOptions,
+      ) => Promise<unknown>
+    )(job, input, scoped);
+  }
+
+  /**
+   * Waits for a run of this tenant to finish; see `ZapJobs.waitFor`. Rejects with
+   * RunNotFoundError for an unknown id and for another tenant's run.
+   */
+  async waitFor<O = unknown>(runId: string, options?: WaitOptions): Promise<O> {
+    checkRunId('runId', runId);
+    checkWaitOptions(options);
+    if ((await this.getRun(runId)) === null) throw new RunNotFoundError(runId);
+    return this.#client.waitFor<O>(runId, options);
+  }
+
   /** Runs `fn` with this tenant as the ambient tenant, so enqueues inside it default to it. */
   run<T>(fn: () => T): T {
     return runWithTenant(this.tenantId, fn);
   }
 
-  #scopeOptions(options: EnqueueOptions | undefined, name: string): EnqueueOptions {
+  #scopeOptions<T extends EnqueueOptions | EnqueueAndWaitOptions>(
+    options: T | undefined,
+    name: string,
+  ): T {
     if (options !== undefined) assertPlainObject(name, options);
-    const scoped: EnqueueOptions = { ...options, tenantId: this.#ownTenant(options, name) };
+    const scoped = { ...options, tenantId: this.#ownTenant(options, name) } as T;
     if (this.#partitionByTenant && scoped.partitionKey === undefined) {
       scoped.partitionKey = this.tenantId;
     }

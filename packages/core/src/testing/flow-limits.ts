@@ -1,6 +1,6 @@
 /**
  * Flow conformance: concurrency and rate limits set through the client, enforced across
- * workers, and bursting.
+ * workers, and bursting with its `limit.burst` events and metric.
  */
 import { Type } from 'typebox';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import {
   useRuntimeHarness,
   waitFor,
 } from './runtime-harness.js';
+import { createMetrics } from './telemetry-sdk.js';
 
 export function describeFlowLimits(options: ConformanceOptions): void {
   describe(`${options.name} flow: limits`, () => {
@@ -137,14 +138,23 @@ export function describeFlowLimits(options: ConformanceOptions): void {
       await waitFor('3 bursting runs', async () => (await zap.countRuns()).running === 3);
       await sleep(100);
       expect((await zap.countRuns()).running).toBe(3);
-      await waitFor('a limit.burst event', () => bursts.length > 0);
-      expect(bursts[0]!.event).toMatchObject({
-        limit: { queue: 'bursty', concurrency: 1, burstMultiplier: 3 },
-        partitionKey: null,
-        burstConcurrency: 3,
-        bursting: true,
-      });
-      expect(bursts[0]!.event.running).toBeGreaterThan(1);
+      await waitFor('2 limit.burst events', () => bursts.length === 2);
+      const running = await zap.listRuns({ queue: 'bursty', states: ['running'], limit: 10 });
+      const runIds = running.runs.map((run) => run.id);
+      for (const [index, { event }] of bursts.entries()) {
+        expect(event).toMatchObject({
+          kind: 'concurrency',
+          limit: { queue: 'bursty', concurrency: 1, burstMultiplier: 3 },
+          partitionKey: null,
+          job: 'conformance.bursty',
+          queue: 'bursty',
+          tenantId: null,
+          running: index + 2,
+          burstConcurrency: 3,
+          bursting: true,
+        });
+        expect(runIds).toContain(event.runId);
+      }
       const [usage] = await zap.limits.usage();
       expect(usage).toMatchObject({ running: 3, burstConcurrency: 3, bursting: true });
       release.resolve();
@@ -168,6 +178,7 @@ export function describeFlowLimits(options: ConformanceOptions): void {
       const other = gated('conformance.other', 'other');
       const { zap } = await harness.client({ jobs: [limited, other] });
       await zap.limits.set({ queue: 'limited', concurrency: 1, burstMultiplier: 3 });
+      const bursts = recordEvents(zap, ['limit.burst']);
       for (let n = 0; n < 3; n++) await zap.enqueue(limited, { n });
       for (let n = 0; n < 2; n++) await zap.enqueue(other, { n });
       await zap
@@ -177,8 +188,71 @@ export function describeFlowLimits(options: ConformanceOptions): void {
       await waitFor('3 running runs', async () => (await zap.countRuns()).running === 3);
       expect((await zap.countRuns({ queue: 'limited' })).running).toBe(1);
       expect((await zap.countRuns({ queue: 'other' })).running).toBe(2);
+      expect(bursts).toEqual([]);
       release.resolve();
       await waitFor('5 runs', async () => (await zap.countRuns()).completed === 5);
+    });
+
+    it('rate burst shows in events and metrics', async () => {
+      const rated = defineJob({
+        name: 'conformance.rate-bursty',
+        input: Type.Object({ n: Type.Integer() }),
+        output: Type.Null(),
+        defaults: { queue: 'rate-bursty' },
+        handler: async () => null,
+      });
+      const metrics = createMetrics();
+      const { zap } = await harness.client({
+        jobs: [rated],
+        telemetry: { meterProvider: metrics.provider },
+      });
+      // A window longer than the test: only the burst lets more than 2 claims through.
+      const rate = { limit: 2, periodMs: 600_000 };
+      await zap.limits.set({ queue: 'rate-bursty', rate, burstMultiplier: 2 });
+      const bursts = recordEvents(zap, ['limit.burst']);
+      for (let n = 0; n < 6; n++) await zap.enqueue(rated, { n }, { tenantId: 'acme' });
+      await zap.createWorker({ ...FAST_WORKER, queues: ['rate-bursty'], concurrency: 6 }).start();
+
+      // 2 × 2 claims per window: 4 runs complete and 2 wait for the next window.
+      await waitFor('4 completed runs', async () => (await zap.countRuns()).completed === 4);
+      await sleep(200);
+      const counts = await zap.countRuns();
+      expect(counts.completed).toBe(4);
+      expect(counts.available + counts.scheduled).toBe(2);
+
+      expect(bursts).toHaveLength(2);
+      for (const [index, { event }] of bursts.entries()) {
+        expect(event).toMatchObject({
+          kind: 'rate',
+          limit: { queue: 'rate-bursty', rate, burstMultiplier: 2 },
+          partitionKey: null,
+          job: 'conformance.rate-bursty',
+          queue: 'rate-bursty',
+          tenantId: 'acme',
+          claims: index + 3,
+          burstRate: 4,
+          bursting: true,
+        });
+        expect((await zap.getRun(event.runId))?.state).toBe('completed');
+      }
+
+      const collected = await metrics.collect();
+      const metric = collected.find(
+        (candidate) => candidate.descriptor.name === 'zapjobs.limit.bursts',
+      );
+      expect(
+        metric?.dataPoints.map((point) => ({ ...point.attributes, value: point.value })),
+      ).toEqual([
+        {
+          'messaging.system': 'zapjobs',
+          'messaging.destination.name': 'rate-bursty',
+          'zapjobs.job.name': 'conformance.rate-bursty',
+          'zapjobs.tenant.id': 'acme',
+          'zapjobs.limit.scope': 'queue',
+          'zapjobs.limit.kind': 'rate',
+          value: 2,
+        },
+      ]);
     });
   });
 }

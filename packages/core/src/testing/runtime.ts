@@ -10,6 +10,8 @@ import { describeRuntimeLeases } from './runtime-leases.js';
 import { describeRuntimeOutcomes } from './runtime-outcomes.js';
 import { describeRuntimePrefetch } from './runtime-prefetch.js';
 import { describeRuntimeProcesses } from './runtime-processes.js';
+import { describeRuntimeTenantReads } from './runtime-tenant-reads.js';
+import { describeRuntimeTenantSchedules } from './runtime-tenant-schedules.js';
 import { describeRuntimeTenants } from './runtime-tenants.js';
 
 /** Registers every runtime conformance test with vitest. */
@@ -22,4 +24,6 @@ export function describeRuntime(options: ConformanceOptions): void {
   describeRuntimePrefetch(options);
   describeRuntimeProcesses(options);
   describeRuntimeTenants(options);
+  describeRuntimeTenantSchedules(options);
+  describeRuntimeTenantReads(options);
 }

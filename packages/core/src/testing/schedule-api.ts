@@ -25,9 +25,14 @@ export const reportJob = defineJob({
 const MINUTE = 60_000;
 
 /** Moves a stored schedule's next fire time, as if time had passed while no scheduler ran. */
-export async function setNextFireAt(storage: Storage, name: string, time: number): Promise<void> {
-  const record = await storage.getSchedule(name);
-  if (record === null) throw new Error(`schedule ${name} is missing`);
+export async function setNextFireAt(
+  storage: Storage,
+  name: string,
+  time: number,
+  tenantId: string | null = null,
+): Promise<void> {
+  const record = await storage.getSchedule({ name, tenantId });
+  if (record === null) throw new Error(`schedule ${name} of tenant ${tenantId} is missing`);
   await storage.upsertSchedule({
     name: record.name,
     job: record.job,
@@ -182,7 +187,9 @@ export function describeScheduleApi(options: ConformanceOptions): void {
       expect(await zap.schedules.get('minutely')).toBeNull();
       await expect(zap.schedules.pause('minutely')).rejects.toThrow(ScheduleNotFoundError);
       await expect(zap.schedules.resume('minutely')).rejects.toThrow(
-        'Schedule "minutely" not found. Create it with zap.schedules.upsert() first.',
+        'Schedule "minutely" not found among the schedules without a tenant. Create it with ' +
+          'zap.schedules.upsert() first; reach a schedule of a tenant through ' +
+          'zap.forTenant(tenantId).schedules.',
       );
     });
 

@@ -10,6 +10,8 @@ import tenancyAdmission from '../sql/009_tenancy_admission.sql';
 import tenancyClaim from '../sql/010_tenancy_claim.sql';
 import settleUnderLock from '../sql/011_settle_under_lock.sql';
 import eventCompaction from '../sql/012_event_compaction.sql';
+import claimBursts from '../sql/013_claim_bursts.sql';
+import scheduleKey from '../sql/014_schedule_key.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -20,7 +22,7 @@ interface Migration {
 }
 
 /** Versioned migrations, applied in order. Never edit one that shipped; append a new one. */
-const MIGRATIONS: readonly Migration[] = [
+export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'tables', sql: tables },
   { version: 2, name: 'notify and dependencies', sql: notifyAndDependencies },
   { version: 3, name: 'insert', sql: insert },
@@ -33,6 +35,8 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 10, name: 'tenancy claim', sql: tenancyClaim },
   { version: 11, name: 'settle under lock', sql: settleUnderLock },
   { version: 12, name: 'event compaction', sql: eventCompaction },
+  { version: 13, name: 'claim bursts', sql: claimBursts },
+  { version: 14, name: 'schedule names unique per tenant', sql: scheduleKey },
 ];
 
 /**

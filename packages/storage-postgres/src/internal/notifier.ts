@@ -178,12 +178,15 @@ export class Notifier {
 
   /** Dispatches 'id:state,id:state,...'; run ids are UUIDs, so neither separator occurs in them. */
   private dispatchFinished(list: string): void {
+    // Only waiters listen for finished runs, so a process without waiters skips the parsing.
+    const listeners = [...this.listeners].filter((listener) => listener.onRunFinished);
+    if (listeners.length === 0) return;
     for (const entry of list.split(',')) {
       const separator = entry.lastIndexOf(':');
       if (separator < 0) continue;
       const runId = entry.slice(0, separator);
       const state = entry.slice(separator + 1) as RunState;
-      for (const listener of [...this.listeners]) {
+      for (const listener of listeners) {
         this.call('onRunFinished', () => listener.onRunFinished?.(runId, state));
       }
     }

@@ -1,4 +1,5 @@
 import type {
+  BurstUse,
   ClaimedRun,
   EventRecord,
   HistoryLevel,
@@ -70,8 +71,23 @@ export function toRunRecord(row: RunRow): RunRecord {
   };
 }
 
-export function toClaimedRun(row: RunRow): ClaimedRun {
-  return { ...toRunRecord(row), leaseToken: row.lease_token ?? '' };
+/** A row of a claim: the claimed run and its burst uses, null when it has none. */
+export type ClaimRow = RunRow & { bursts: BurstUse[] | null };
+
+/** The `bursts` of a run that every limit admitted within its normal caps. */
+const NO_BURSTS: readonly BurstUse[] = Object.freeze([]);
+
+/** Maps a claim row; the claim functions build each burst use in the contract's shape. */
+export function toClaimedRun(row: ClaimRow): ClaimedRun {
+  // Adds the fields to the record, because spreading it into a new object costs more than the
+  // rest of the mapping.
+  const claimed = toRunRecord(row) as RunRecord & {
+    leaseToken: string;
+    bursts: readonly BurstUse[];
+  };
+  claimed.leaseToken = row.lease_token ?? '';
+  claimed.bursts = row.bursts ?? NO_BURSTS;
+  return claimed;
 }
 
 /**

@@ -15,7 +15,7 @@ import type {
 } from '@zapjobs/core/storage';
 import { InvalidOptionError, StalledError } from '@zapjobs/core/storage';
 import { type Db, type Queryable, runQuery, toStorageError } from './db.js';
-import { encodeNewRuns, type RunRow, toClaimedRun } from './rows.js';
+import { type ClaimRow, encodeNewRuns, toClaimedRun } from './rows.js';
 import type { Statements } from './statements.js';
 
 /** Dependencies of the run operations: the pool wrapper and the schema's statements. */
@@ -98,6 +98,7 @@ export async function fireSchedule(
 ): Promise<FireScheduleResult> {
   return ctx.db.transaction('fireSchedule', async (client) => {
     const fired = await runQuery(client, ctx.st.fireSchedule, [
+      request.tenantId ?? '',
       request.name,
       Math.floor(request.expectedNextFireAt),
       request.nextFireAt === null ? null : Math.floor(request.nextFireAt),
@@ -115,7 +116,7 @@ export async function fireSchedule(
 export async function claim(ctx: RunContext, request: ClaimRequest): Promise<ClaimedRun[]> {
   const queues = [...new Set(request.queues)];
   if (queues.length === 0 || request.limit < 1) return [];
-  const { rows } = await ctx.db.query<RunRow>('claim', ctx.st.claim, [
+  const { rows } = await ctx.db.query<ClaimRow>('claim', ctx.st.claim, [
     request.workerId,
     queues,
     Math.floor(request.limit),

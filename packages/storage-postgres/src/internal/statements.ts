@@ -17,7 +17,10 @@ export function buildStatements({ quoted: s }: SchemaNames) {
        $2::text[], $3::text[], $4::text[])`,
     ),
     getRun: statement(`select * from ${s}.runs where id = $1`),
-    claim: statement(`select * from ${s}.claim_runs_tenancy($1, $2::text[], $3, $4)`),
+    claim: statement(
+      `select (c.claimed).*, c.bursts
+       from ${s}.claim_runs_tenancy_with_bursts($1, $2::text[], $3, $4) as c`,
+    ),
     heartbeat: statement(
       `update ${s}.runs as r set lease_expires_at = ${s}.now_ms() + $3::bigint
        from unnest($1::text[], $2::text[]) as q(id, token)
@@ -85,22 +88,31 @@ export function buildStatements({ quoted: s }: SchemaNames) {
       `select * from ${s}.upsert_schedule($1, $2, $3, $4, $5::bigint, $6, $7, $8, $9::bigint,
        $10, $11)`,
     ),
-    getSchedule: statement(`select * from ${s}.schedules where name = $1`),
-    listSchedules: statement(`select * from ${s}.schedules order by name`),
-    pauseSchedule: statement(
-      `update ${s}.schedules set paused = $2, updated_at = ${s}.now_ms() where name = $1`,
+    // A schedule's key: $1 its tenant id ('' for none), $2 its name.
+    getSchedule: statement(
+      `select * from ${s}.schedules where coalesce(tenant_id, '') = $1 and name = $2`,
     ),
-    deleteSchedule: statement(`delete from ${s}.schedules where name = $1`),
+    listSchedules: statement(`select * from ${s}.schedules order by coalesce(tenant_id, ''), name`),
+    listTenantSchedules: statement(
+      `select * from ${s}.schedules where tenant_id = $1 order by name`,
+    ),
+    pauseSchedule: statement(
+      `update ${s}.schedules set paused = $3, updated_at = ${s}.now_ms()
+       where coalesce(tenant_id, '') = $1 and name = $2`,
+    ),
+    deleteSchedule: statement(
+      `delete from ${s}.schedules where coalesce(tenant_id, '') = $1 and name = $2`,
+    ),
     dueSchedules: statement(
       `select * from ${s}.schedules
        where not paused and next_fire_at <= ${s}.now_ms()
-       order by next_fire_at, name
+       order by next_fire_at, name, tenant_id
        limit $1`,
     ),
     fireSchedule: statement(
       `update ${s}.schedules
-       set next_fire_at = $3::bigint, last_fire_at = $4::bigint, updated_at = ${s}.now_ms()
-       where name = $1 and next_fire_at = $2::bigint`,
+       set next_fire_at = $4::bigint, last_fire_at = $5::bigint, updated_at = ${s}.now_ms()
+       where coalesce(tenant_id, '') = $1 and name = $2 and next_fire_at = $3::bigint`,
     ),
     setLimit: statement(
       `insert into ${s}.limits (scope, key, concurrency, rate_limit, rate_period_ms,

@@ -5,6 +5,8 @@ KEYS[1]: namespace prefix. ARGV[1]: origin id, ARGV[2]: worker id, ARGV[3]: most
 ARGV[4]: lease length in ms, ARGV[5..]: queues in priority order.
 Result: {claimed, notification}; claimed holds, per claimed run in claim order, the run's fields
 as a flat name/value list as stored after the claim. The lease token is the `leaseToken` field.
+A run that a limit admitted past its normal cap also has a `bursts` field, which is not stored:
+a JSON array of burst uses in the shape of the storage contract's BurstUse.
 
 Order: queue order, then priority (higher first), then due time, then id. The ready set
 "r:<queue>" has score -priority and member zero-padded runAt followed by the id, so its natural
@@ -15,7 +17,8 @@ Limits: "limits" maps "scope\0key" to "concurrency\0rateLimit\0ratePeriodMs\0bur
 (empty parts are unset). Running counts live in the hash "running"; claims inside a rate window
 live in the sorted set "rate:<scope>:<key>". A first pass applies the plain limits. When slots
 remain and some run was held back by a limit, a second pass applies the limits multiplied by
-their burst multiplier, because then no other claimable run is waiting for this worker.
+their burst multiplier, because then no other claimable run is waiting for this worker. Each run
+the second pass takes past a normal cap gets its burst uses.
 A tenant's maxConcurrentRuns ("tncap") caps its running count ("tnr") like a concurrency limit.
 
 Fair queues (see lib/ready.lua) are served key by key in virtual-time order, each key in claim
@@ -58,9 +61,12 @@ local function load_limits()
     local scope, key = string.sub(flat[i], 1, sep - 1), string.sub(flat[i], sep + 1)
     local parts = split(flat[i + 1], '\0')
     local spec = {
+      scope = scope,
+      key = key,
       concurrency = tonumber(parts[1]),
       rate_limit = tonumber(parts[2]),
       rate_period = tonumber(parts[3]),
+      stored_burst = tonumber(parts[4]),
       burst = tonumber(parts[4]) or 1,
     }
     if limits[scope] then
@@ -77,7 +83,8 @@ limits, limits_exist = load_limits()
 local tenant_caps = redis.call('EXISTS', P .. 'tncap') == 1
 local cap_cache = {}
 
--- A limit entry: {spec, counter hash, counter field, rate-window key}.
+-- A limit entry: {spec, counter hash, counter field, rate-window key, partition key}. A tenant's
+-- maxConcurrentRuns is an entry whose spec has no scope.
 local function queue_entry(queue)
   local spec = limits.queue[queue]
   return spec and { spec, P .. 'running', 'q:' .. queue, P .. 'rate:q:' .. queue }
@@ -93,7 +100,9 @@ local function applicable(run)
   spec = run.partitionKey and limits.partition[run.queue]
   if spec then
     local suffix = #run.queue .. ':' .. run.queue .. run.partitionKey
-    found[#found + 1] = { spec, P .. 'running', 'p:' .. suffix, P .. 'rate:p:' .. suffix }
+    found[#found + 1] = {
+      spec, P .. 'running', 'p:' .. suffix, P .. 'rate:p:' .. suffix, run.partitionKey,
+    }
   end
   if tenant_caps and run.tenantId then
     local cap = cap_cache[run.tenantId]
@@ -141,8 +150,47 @@ end
 
 local started_data = '{"workerId":' .. cjson.encode(worker_id) .. '}'
 
+local function burst_use(entry, kind, count)
+  local spec = entry[1]
+  local limit = {
+    scope = spec.scope, key = spec.key, concurrency = spec.concurrency,
+    burstMultiplier = spec.stored_burst,
+  }
+  if spec.rate_limit and spec.rate_period then
+    limit.rate = { limit = spec.rate_limit, periodMs = spec.rate_period }
+  end
+  return { limit = limit, kind = kind, partitionKey = entry[5] or cjson.null, count = count }
+end
+
+-- The caps of `entries` that a run about to be claimed takes past their normal value. within()
+-- pruned the rate windows of `entries` earlier in this script, so ZCARD counts only claims
+-- inside them.
+local function burst_uses(entries)
+  local uses = {}
+  for _, entry in ipairs(entries) do
+    local spec = entry[1]
+    if spec.scope and spec.burst > 1 then
+      if spec.concurrency then
+        local running = read_count(entry[2], entry[3]) + 1
+        if running > spec.concurrency then
+          uses[#uses + 1] = burst_use(entry, 'concurrency', running)
+        end
+      end
+      if spec.rate_limit then
+        local claims = redis.call('ZCARD', entry[4]) + 1
+        if claims > spec.rate_limit then
+          uses[#uses + 1] = burst_use(entry, 'rate', claims)
+        end
+      end
+    end
+  end
+  return uses
+end
+
 -- Claims a run loaded with load_full. `record` is its stored fields, which the caller receives.
-local function claim_run(run, record, entries)
+-- In the burst pass (`bursting`), the burst uses of the run go to its `bursts` field.
+local function claim_run(run, record, entries, bursting)
+  local uses = bursting and burst_uses(entries)
   local token = fmt(next_seq())
   local expires = NOW + lease_ms
   run.attempt = fmt(tonumber(run.attempt) + 1)
@@ -177,6 +225,9 @@ local function claim_run(run, record, entries)
     release_unique(run)
   end
   add_event(run, 'started', started_data, true)
+  if uses and #uses > 0 then
+    append(flat, 'bursts', cjson.encode(uses))
+  end
   claimed[#claimed + 1] = flat
   remaining = remaining - 1
 end
@@ -196,7 +247,7 @@ local function claim_unlimited(ready_key)
     for i = 1, #popped, 2 do
       local run, record = load_full(string.sub(popped[i], 16))
       if claimable(run) then
-        claim_run(run, record, {})
+        claim_run(run, record, {}, false)
       end
     end
   end
@@ -227,7 +278,7 @@ local function claim_limited(queue, ready_key, bursting)
           if own then
             table.insert(entries, 1, own)
           end
-          claim_run(run, record, entries)
+          claim_run(run, record, entries, bursting)
           if remaining == 0 then
             return held > 0
           end
@@ -300,7 +351,7 @@ local function claim_fair(queue, spec, bursting)
         if own then
           table.insert(entries, 1, own)
         end
-        claim_run(run, record, entries)
+        claim_run(run, record, entries, bursting)
         redis.call('ZADD', keys_key, time + 1 / fair_weight(spec, key), key)
       else
         skipped[key] = true

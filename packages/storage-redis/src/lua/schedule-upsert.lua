@@ -5,12 +5,16 @@ KEYS[1]: namespace prefix. ARGV[1]: origin id, ARGV[2]: name, ARGV[3]: job, ARGV
 ARGV[5]: cron, ARGV[6]: intervalMs, ARGV[7]: timezone, ARGV[8]: options, ARGV[9]: tenantId,
 ARGV[10]: nextFireAt, ARGV[11]: "1" to overwrite a stored nextFireAt, ARGV[12]: paused ("1",
 "0") for a new schedule. Optional values are "\0" when absent.
-Result: the schedule hash "sc:<name>" as a flat field/value list.
+Result: the schedule hash as a flat field/value list.
 
-"scn" indexes schedule names; "scd" holds schedules that are not paused, scored by nextFireAt.
+A schedule is keyed by its tenant and its name: its member is "<tenantId>/<name>", or "/<name>"
+without a tenant (tenant ids contain no "/"), and its hash is "sc:<member>". "scn" indexes the
+members with score 0, so a tenant's schedules are one lexicographic range; "scd" holds schedules
+that are not paused, scored by nextFireAt.
 ]]
 local name = ARGV[2]
-local key = P .. 'sc:' .. name
+local member = (opt(ARGV[9]) or '') .. '/' .. name
+local key = P .. 'sc:' .. member
 local exists = redis.call('EXISTS', key) == 1
 redis.call('HSET', key, 'name', name, 'job', ARGV[3], 'input', ARGV[4], 'options', ARGV[8],
   'updatedAt', fmt(NOW))
@@ -34,9 +38,9 @@ if not exists or ARGV[11] == '1' then
 end
 local state = redis.call('HMGET', key, 'paused', 'nextFireAt')
 if state[1] == '0' and state[2] then
-  redis.call('ZADD', P .. 'scd', state[2], name)
+  redis.call('ZADD', P .. 'scd', state[2], member)
 else
-  redis.call('ZREM', P .. 'scd', name)
+  redis.call('ZREM', P .. 'scd', member)
 end
-redis.call('ZADD', P .. 'scn', 0, name)
+redis.call('ZADD', P .. 'scn', 0, member)
 return redis.call('HGETALL', key)

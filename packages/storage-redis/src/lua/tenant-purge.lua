@@ -11,12 +11,12 @@ local remaining = tonumber(ARGV[2])
 local runs_deleted, tenants_deleted = 0, {}
 
 local function delete_tenant(id)
-  for _, name in ipairs(redis.call('ZRANGE', P .. 'scn', 0, -1)) do
-    if redis.call('HGET', P .. 'sc:' .. name, 'tenantId') == id then
-      redis.call('DEL', P .. 'sc:' .. name)
-      redis.call('ZREM', P .. 'scn', name)
-      redis.call('ZREM', P .. 'scd', name)
-    end
+  -- The tenant's schedules are the members "<id>/<name>" (see schedule-upsert.lua).
+  local schedules = redis.call('ZRANGEBYLEX', P .. 'scn', '[' .. id .. '/', '(' .. id .. '0')
+  for _, member in ipairs(schedules) do
+    redis.call('DEL', P .. 'sc:' .. member)
+    redis.call('ZREM', P .. 'scn', member)
+    redis.call('ZREM', P .. 'scd', member)
   end
   local hour = math.floor(NOW / HOUR_MS) * HOUR_MS
   local day = math.floor(NOW / DAY_MS) * DAY_MS

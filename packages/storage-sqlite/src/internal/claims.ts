@@ -1,4 +1,4 @@
-import type { ClaimedRun, ClaimRequest } from '@zapjobs/core/storage';
+import type { BurstUse, ClaimedRun, ClaimRequest, RunRecord } from '@zapjobs/core/storage';
 import { InvalidOptionError } from '@zapjobs/core/storage';
 import {
   APPEND_STARTED,
@@ -12,7 +12,7 @@ import {
 } from '../sql/claims.js';
 import type { Connection, Tx } from './connection.js';
 import { placeholders, wakeDueSuspended } from './control.js';
-import { type LimitRow, loadLimits } from './limits.js';
+import { type LimitRow, loadLimits, toLimitSpec } from './limits.js';
 import { type RunRow, toRunRecord } from './rows.js';
 
 /**
@@ -35,6 +35,12 @@ export type Candidate = Pick<
   'id' | 'job' | 'queue' | 'priority' | 'run_at' | 'partition_key'
 >;
 
+/** Burst uses of the claimed runs that have some, by run id. */
+export type BurstsByRun = Map<string, readonly BurstUse[]>;
+
+/** The `bursts` of a run that every limit admitted within its normal caps. */
+const NO_BURSTS: readonly BurstUse[] = Object.freeze([]);
+
 const lastRatePruneAt = new WeakMap<object, number>();
 
 /**
@@ -55,14 +61,15 @@ export function claim(tx: Tx, request: ClaimRequest): ClaimedRun[] {
   const tracker = new LimitTracker(tx, limits);
   // Chosen runs stay available until claimRuns, so the burst pass skips them by id.
   const chosen = new Set<string>();
+  const bursts: BurstsByRun = new Map();
   const passes = tracker.hasBurst ? [false, true] : [false];
   for (const burst of passes) {
     for (const queue of queues) {
       if (chosen.size >= request.limit) break;
-      scanQueue(tx, request, queue, tracker, burst, chosen);
+      scanQueue(tx, request, queue, tracker, burst, { chosen, bursts });
     }
   }
-  return claimRuns(tx, request, [...chosen]);
+  return claimRuns(tx, request, [...chosen], bursts);
 }
 
 /**
@@ -90,8 +97,8 @@ export function checkClaimRequest(request: ClaimRequest): void {
 }
 
 /**
- * Walks one queue's available runs in claim order and adds to `chosen` the ids of those the
- * limits allow, counting them against the limits.
+ * Walks one queue's available runs in claim order and adds to `picked.chosen` the ids of those
+ * the limits allow, counting them against the limits and noting their burst uses.
  */
 function scanQueue(
   tx: Tx,
@@ -99,8 +106,9 @@ function scanQueue(
   queue: string,
   tracker: LimitTracker,
   burst: boolean,
-  chosen: Set<string>,
+  picked: { chosen: Set<string>; bursts: BurstsByRun },
 ): void {
+  const { chosen, bursts } = picked;
   const maySkip = tracker.maySkip(queue);
   let last: Candidate | null = null;
   let scanned = 0;
@@ -119,7 +127,8 @@ function scanQueue(
       last = candidate;
       if (chosen.has(candidate.id) || !tracker.allows(candidate, burst)) continue;
       chosen.add(candidate.id);
-      tracker.record(candidate);
+      const uses = tracker.record(candidate);
+      if (uses.length > 0) bursts.set(candidate.id, uses);
       if (chosen.size >= request.limit || tracker.queueFull(queue, burst)) return;
     }
     if (candidates.length < pageSize) return;
@@ -137,9 +146,14 @@ export function claimOne(tx: Tx, request: ClaimRequest, runId: string): ClaimedR
  * Starts an attempt of each listed available run with one statement per step: the update that
  * takes the leases, the `started` events, and the release of unique keys held until start.
  * The release is skipped when no listed run has a unique key. Returns the claimed runs in the
- * order of `runIds`.
+ * order of `runIds`, each with its entry of `bursts`.
  */
-export function claimRuns(tx: Tx, request: ClaimRequest, runIds: readonly string[]): ClaimedRun[] {
+export function claimRuns(
+  tx: Tx,
+  request: ClaimRequest,
+  runIds: readonly string[],
+  bursts?: ReadonlyMap<string, readonly BurstUse[]>,
+): ClaimedRun[] {
   if (runIds.length === 0) return [];
   const ids = JSON.stringify(runIds);
   const rows = tx.conn
@@ -152,7 +166,16 @@ export function claimRuns(tx: Tx, request: ClaimRequest, runIds: readonly string
   const claimed: ClaimedRun[] = [];
   for (const runId of runIds) {
     const row = byId.get(runId);
-    if (row !== undefined) claimed.push({ ...toRunRecord(row), leaseToken: row.lease_token! });
+    if (row === undefined) continue;
+    // Adds the fields to the record, because spreading it into a new object costs more than
+    // the rest of the mapping.
+    const run = toRunRecord(row) as RunRecord & {
+      leaseToken: string;
+      bursts: readonly BurstUse[];
+    };
+    run.leaseToken = row.lease_token!;
+    run.bursts = bursts?.get(runId) ?? NO_BURSTS;
+    claimed.push(run);
   }
   return claimed;
 }
@@ -174,6 +197,11 @@ interface Bucket {
   limit: LimitRow;
   partition: string;
   id: string;
+}
+
+function burstUse(bucket: Bucket, kind: BurstUse['kind'], count: number): BurstUse {
+  const partitionKey = bucket.limit.scope === 'partition' ? bucket.partition : null;
+  return { limit: toLimitSpec(bucket.limit), kind, partitionKey, count };
 }
 
 /**
@@ -215,20 +243,30 @@ export class LimitTracker {
     return this.buckets(run).every((bucket) => this.bucketAllows(bucket, burst));
   }
 
-  /** Counts a claimed run against every limit that applies to it. */
-  record(run: Candidate): void {
+  /**
+   * Counts a claimed run against every limit that applies to it. Returns the caps that the run
+   * takes past their normal value, which only a burst pass allows.
+   */
+  record(run: Candidate): BurstUse[] {
     const insert = this.tx.conn.stmt(
       'INSERT INTO zapjobs_rate_claims (scope, key, partition_key, at) VALUES (?, ?, ?, ?)',
     );
+    const uses: BurstUse[] = [];
     for (const bucket of this.buckets(run)) {
-      if (bucket.limit.concurrency !== null) {
-        this.running.set(bucket.id, this.runningCount(bucket) + 1);
+      const { limit } = bucket;
+      if (limit.concurrency !== null) {
+        const running = this.runningCount(bucket) + 1;
+        this.running.set(bucket.id, running);
+        if (running > limit.concurrency) uses.push(burstUse(bucket, 'concurrency', running));
       }
-      if (bucket.limit.rate_limit !== null) {
-        this.rate.set(bucket.id, this.rateCount(bucket) + 1);
-        insert.run(bucket.limit.scope, bucket.limit.key, bucket.partition, this.tx.now);
+      if (limit.rate_limit !== null) {
+        const claims = this.rateCount(bucket) + 1;
+        this.rate.set(bucket.id, claims);
+        insert.run(limit.scope, limit.key, bucket.partition, this.tx.now);
+        if (claims > limit.rate_limit) uses.push(burstUse(bucket, 'rate', claims));
       }
     }
+    return uses;
   }
 
   private buckets(run: Candidate): Bucket[] {

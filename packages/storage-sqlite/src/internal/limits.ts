@@ -73,13 +73,15 @@ export function loadLimits(conn: Connection): LimitRow[] {
 }
 
 export function listLimits(conn: Connection): LimitSpec[] {
-  return loadLimits(conn).map((row) => {
-    const spec: LimitSpec = { scope: row.scope, key: row.key };
-    if (row.concurrency !== null) spec.concurrency = row.concurrency;
-    if (row.rate_limit !== null && row.rate_period_ms !== null) {
-      spec.rate = { limit: row.rate_limit, periodMs: row.rate_period_ms };
-    }
-    if (row.burst_multiplier !== null) spec.burstMultiplier = row.burst_multiplier;
-    return spec;
-  });
+  return loadLimits(conn).map(toLimitSpec);
+}
+
+export function toLimitSpec(row: LimitRow): LimitSpec {
+  const spec: LimitSpec = { scope: row.scope, key: row.key };
+  if (row.concurrency !== null) spec.concurrency = row.concurrency;
+  if (row.rate_limit !== null && row.rate_period_ms !== null) {
+    spec.rate = { limit: row.rate_limit, periodMs: row.rate_period_ms };
+  }
+  if (row.burst_multiplier !== null) spec.burstMultiplier = row.burst_multiplier;
+  return spec;
 }

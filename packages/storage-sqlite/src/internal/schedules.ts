@@ -1,10 +1,20 @@
 import type {
   FireScheduleRequest,
   FireScheduleResult,
+  ScheduleKey,
   ScheduleRecord,
   ScheduleUpsert,
 } from '@zapjobs/core/storage';
-import { DUE_SCHEDULES, FIRE_SCHEDULE, UPSERT_SCHEDULE } from '../sql/schedules.js';
+import {
+  DELETE_SCHEDULE,
+  DUE_SCHEDULES,
+  FIRE_SCHEDULE,
+  GET_SCHEDULE,
+  LIST_SCHEDULES,
+  LIST_TENANT_SCHEDULES,
+  PAUSE_SCHEDULE,
+  UPSERT_SCHEDULE,
+} from '../sql/schedules.js';
 import type { Connection, Tx } from './connection.js';
 import { type ScheduleRow, toScheduleRecord } from './rows.js';
 import { insertRuns } from './runs.js';
@@ -31,28 +41,29 @@ export function upsertSchedule(tx: Tx, schedule: ScheduleUpsert): ScheduleRecord
   return toScheduleRecord(row);
 }
 
-export function getSchedule(conn: Connection, name: string): ScheduleRecord | null {
-  const row = conn.stmt('SELECT * FROM zapjobs_schedules WHERE name = ?').get(name) as
-    | ScheduleRow
-    | undefined;
+export function getSchedule(conn: Connection, key: ScheduleKey): ScheduleRecord | null {
+  const row = conn.stmt(GET_SCHEDULE).get(key.tenantId ?? '', key.name) as ScheduleRow | undefined;
   return row === undefined ? null : toScheduleRecord(row);
 }
 
-export function listSchedules(conn: Connection): ScheduleRecord[] {
-  const rows = conn.stmt('SELECT * FROM zapjobs_schedules ORDER BY name').all() as ScheduleRow[];
+export function listSchedules(conn: Connection, tenantId?: string): ScheduleRecord[] {
+  const rows = (
+    tenantId === undefined
+      ? conn.stmt(LIST_SCHEDULES).all()
+      : conn.stmt(LIST_TENANT_SCHEDULES).all(tenantId)
+  ) as ScheduleRow[];
   return rows.map(toScheduleRecord);
 }
 
-export function setSchedulePaused(tx: Tx, name: string, paused: boolean): boolean {
-  return (
-    tx.conn
-      .stmt('UPDATE zapjobs_schedules SET paused = ?, updated_at = ? WHERE name = ?')
-      .run(paused ? 1 : 0, tx.now, name).changes > 0
-  );
+export function setSchedulePaused(tx: Tx, key: ScheduleKey, paused: boolean): boolean {
+  const result = tx.conn
+    .stmt(PAUSE_SCHEDULE)
+    .run(paused ? 1 : 0, tx.now, key.tenantId ?? '', key.name);
+  return result.changes > 0;
 }
 
-export function deleteSchedule(tx: Tx, name: string): boolean {
-  return tx.conn.stmt('DELETE FROM zapjobs_schedules WHERE name = ?').run(name).changes > 0;
+export function deleteSchedule(tx: Tx, key: ScheduleKey): boolean {
+  return tx.conn.stmt(DELETE_SCHEDULE).run(key.tenantId ?? '', key.name).changes > 0;
 }
 
 /** Unpaused schedules whose next occurrence is due, oldest first. */
@@ -69,6 +80,7 @@ export function fireSchedule(tx: Tx, request: FireScheduleRequest): FireSchedule
       request.nextFireAt,
       request.lastFireAt,
       tx.now,
+      request.tenantId ?? '',
       request.name,
       request.expectedNextFireAt,
     ).changes;

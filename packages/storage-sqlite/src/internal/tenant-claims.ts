@@ -9,6 +9,7 @@ import {
   needsTenantClaimSql,
 } from '../sql/tenancy.js';
 import {
+  type BurstsByRun,
   type Candidate,
   checkClaimRequest,
   claimRuns,
@@ -67,12 +68,13 @@ export function tenantClaim(tx: Tx, request: ClaimRequest): ClaimedRun[] {
   const gate = new TenantGate(tx);
   // Chosen runs stay available until claimRuns starts them all, in the order chosen.
   const chosen = new Set<string>();
+  const bursts: BurstsByRun = new Map();
 
   const passes = tracker.hasBurst ? [false, true] : [false];
   for (const burst of passes) {
     for (const queue of queues) {
       if (chosen.size >= request.limit) break;
-      const scan = { tx, request, queue, tracker, gate, burst, chosen };
+      const scan = { tx, request, queue, tracker, gate, burst, chosen, bursts };
       const by = tx.conn
         .stmt('SELECT by FROM zapjobs_fair_queues WHERE queue = ?')
         .pluck()
@@ -81,7 +83,7 @@ export function tenantClaim(tx: Tx, request: ClaimRequest): ClaimedRun[] {
       else scanFairly(scan, by);
     }
   }
-  return claimRuns(tx, request, [...chosen]);
+  return claimRuns(tx, request, [...chosen], bursts);
 }
 
 interface Scan {
@@ -92,6 +94,8 @@ interface Scan {
   gate: TenantGate;
   burst: boolean;
   chosen: Set<string>;
+  /** Burst uses of the chosen runs that have some. */
+  bursts: BurstsByRun;
 }
 
 /** Claims a plain queue's runs in claim order, stepping over runs of blocked tenants. */
@@ -163,11 +167,12 @@ function scanFairly(scan: Scan, by: 'tenant' | 'partition'): void {
 
 /** Chooses `candidate` when every limit and its tenant allow it. Returns whether it did. */
 function take(scan: Scan, candidate: TenantCandidate): boolean {
-  const { tracker, gate, burst, chosen } = scan;
+  const { tracker, gate, burst, chosen, bursts } = scan;
   if (chosen.has(candidate.id)) return false;
   if (!gate.allows(candidate.tenant_id) || !tracker.allows(candidate, burst)) return false;
   chosen.add(candidate.id);
-  tracker.record(candidate);
+  const uses = tracker.record(candidate);
+  if (uses.length > 0) bursts.set(candidate.id, uses);
   gate.record(candidate.tenant_id);
   return true;
 }

@@ -10,6 +10,7 @@
 import { dependencyIndexSchema } from './dependency-index-schema.js';
 import { eventDataSchema } from './event-data-schema.js';
 import { hotPathSchema } from './hot-path-schema.js';
+import { scheduleKeySchema } from './schedule-key-schema.js';
 import { tenancySchema } from './tenancy-schema.js';
 
 export interface Migration {
@@ -185,6 +186,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: 'lighter claim and finish paths', sql: hotPathSchema },
   { version: 4, name: 'event compaction and lifecycle data', sql: eventDataSchema },
   { version: 5, name: 'dependency outcome index', sql: dependencyIndexSchema },
+  { version: 6, name: 'schedule names unique per tenant', sql: scheduleKeySchema },
 ];
 
 /** Bookkeeping table of applied migrations; created before any migration runs. */

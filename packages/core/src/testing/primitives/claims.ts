@@ -38,7 +38,9 @@ export function describeClaims(options: ConformanceOptions): void {
       expect(claimed.leaseExpiresAt! - claimed.startedAt!).toBeGreaterThanOrEqual(4_999);
       expect(claimed.leaseExpiresAt! - claimed.startedAt!).toBeLessThanOrEqual(5_001);
 
-      const { leaseToken: _token, ...record } = claimed;
+      // No limit applies, so no burst capacity was used.
+      expect(claimed.bursts).toEqual([]);
+      const { leaseToken: _token, bursts: _bursts, ...record } = claimed;
       expect(await mustGetRun(h.storage, id!)).toEqual(record);
     });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ClaimedRun, LimitSpec, Storage } from '../../storage/contract.js';
+import type { BurstUse, ClaimedRun, LimitSpec, Storage } from '../../storage/contract.js';
 import type { ConformanceOptions } from '../options.js';
 import {
   claim,
@@ -10,9 +10,22 @@ import {
   useStorage,
   waitForStorageTime,
 } from './harness.js';
+import { register, tenancy } from './tenants-harness.js';
 
 function sortLimits(limits: LimitSpec[]): LimitSpec[] {
   return [...limits].sort((a, b) => `${a.scope}/${a.key}`.localeCompare(`${b.scope}/${b.key}`));
+}
+
+/** Collects the burst uses of claimed runs, sorted by kind, limit and count. */
+function burstsOf(runs: readonly ClaimedRun[]): BurstUse[] {
+  const order = (use: BurstUse) =>
+    `${use.kind}/${use.limit.scope}/${use.limit.key}/${use.partitionKey}/${use.count}`;
+  return runs.flatMap((run) => run.bursts).sort((a, b) => order(a).localeCompare(order(b)));
+}
+
+/** Claimed runs that no limit admitted past its normal cap. */
+function withoutBursts(runs: readonly ClaimedRun[]): ClaimedRun[] {
+  return runs.filter((run) => run.bursts.length === 0);
 }
 
 async function completeAll(storage: Storage, runs: readonly ClaimedRun[]): Promise<void> {
@@ -193,10 +206,166 @@ export function describeLimits(options: ConformanceOptions): void {
       // Other claimable runs fill the free slots, so no burst.
       const busy = await claim(h.storage, { queues: ['default', 'other'], limit: 3 });
       expect(busy.map((run) => run.queue).sort()).toEqual(['default', 'other', 'other']);
+      expect(burstsOf(busy)).toEqual([]);
       // Nothing else is claimable: the limit may stretch to 3 running.
       const idle = await claim(h.storage, { queues: ['default', 'other'], limit: 10 });
       expect(idle).toHaveLength(2);
+      const limit = { scope: 'queue', key: 'default', concurrency: 1, burstMultiplier: 3 };
+      expect(burstsOf(idle)).toEqual([
+        { limit, kind: 'concurrency', partitionKey: null, count: 2 },
+        { limit, kind: 'concurrency', partitionKey: null, count: 3 },
+      ]);
       expect(await claim(h.storage, { limit: 10 })).toEqual([]);
+    });
+
+    it('rate burst marks the extra claims', async () => {
+      const limit: LimitSpec = {
+        scope: 'queue',
+        key: 'default',
+        rate: { limit: 2, periodMs: 60_000 },
+        burstMultiplier: 2,
+      };
+      await h.storage.setLimit(limit);
+      await h.storage.insertRuns(Array.from({ length: 6 }, () => newRun()));
+
+      const claimed = await claim(h.storage, { limit: 10 });
+      expect(claimed).toHaveLength(4);
+      expect(withoutBursts(claimed)).toHaveLength(2);
+      expect(burstsOf(claimed)).toEqual([
+        { limit, kind: 'rate', partitionKey: null, count: 3 },
+        { limit, kind: 'rate', partitionKey: null, count: 4 },
+      ]);
+      // Each marked run has exactly one use: the rate of the queue's limit.
+      for (const run of claimed) expect(run.bursts.length).toBeLessThanOrEqual(1);
+
+      // The window contains 4 claims, the burst cap: finishing runs frees no rate capacity.
+      await completeAll(h.storage, claimed);
+      expect(await claim(h.storage, { limit: 10 })).toEqual([]);
+    });
+
+    it('rate burst yields to waiting work', async () => {
+      const limit: LimitSpec = {
+        scope: 'job',
+        key: 'rated',
+        rate: { limit: 2, periodMs: 60_000 },
+        burstMultiplier: 2,
+      };
+      await h.storage.setLimit(limit);
+      await h.storage.insertRuns(Array.from({ length: 4 }, () => newRun({ job: 'rated' })));
+      await h.storage.insertRuns(Array.from({ length: 2 }, () => newRun({ job: 'plain' })));
+
+      const busy = await claim(h.storage, { limit: 4 });
+      expect(busy.map((run) => run.job).sort()).toEqual(['plain', 'plain', 'rated', 'rated']);
+      expect(burstsOf(busy)).toEqual([]);
+      const idle = await claim(h.storage, { limit: 4 });
+      expect(idle.map((run) => run.job)).toEqual(['rated', 'rated']);
+      expect(burstsOf(idle)).toEqual([
+        { limit, kind: 'rate', partitionKey: null, count: 3 },
+        { limit, kind: 'rate', partitionKey: null, count: 4 },
+      ]);
+    });
+
+    it('partition burst marks runs per key', async () => {
+      const limit: LimitSpec = {
+        scope: 'partition',
+        key: 'default',
+        concurrency: 1,
+        burstMultiplier: 3,
+      };
+      await h.storage.setLimit(limit);
+      await insert(
+        h.storage,
+        ...['a', 'a', 'a', 'a', 'b'].map((partitionKey) => newRun({ partitionKey })),
+        newRun(),
+      );
+
+      const claimed = await claim(h.storage, { limit: 10 });
+      // a: 1 within the limit and 2 by burst (3 = 1 × 3); b and the run without a key: 1 each.
+      expect(claimed.map((run) => run.partitionKey ?? '-').sort()).toEqual([
+        '-',
+        'a',
+        'a',
+        'a',
+        'b',
+      ]);
+      expect(
+        withoutBursts(claimed)
+          .map((run) => run.partitionKey ?? '-')
+          .sort(),
+      ).toEqual(['-', 'a', 'b']);
+      expect(burstsOf(claimed)).toEqual([
+        { limit, kind: 'concurrency', partitionKey: 'a', count: 2 },
+        { limit, kind: 'concurrency', partitionKey: 'a', count: 3 },
+      ]);
+      expect(await claim(h.storage, { limit: 10 })).toEqual([]);
+    });
+
+    it('run past both caps has two uses', async () => {
+      const limit: LimitSpec = {
+        scope: 'job',
+        key: 'both',
+        concurrency: 1,
+        rate: { limit: 1, periodMs: 60_000 },
+        burstMultiplier: 2,
+      };
+      const queueLimit: LimitSpec = { scope: 'queue', key: 'default', concurrency: 10 };
+      await h.storage.setLimit(limit);
+      await h.storage.setLimit(queueLimit);
+      await h.storage.insertRuns(Array.from({ length: 3 }, () => newRun({ job: 'both' })));
+
+      const claimed = await claim(h.storage, { limit: 10 });
+      expect(claimed).toHaveLength(2);
+      expect(withoutBursts(claimed)).toHaveLength(1);
+      const burst = claimed.find((run) => run.bursts.length > 0)!;
+      // The queue limit was not exceeded, so it is not listed.
+      expect(burstsOf([burst])).toEqual([
+        { limit, kind: 'concurrency', partitionKey: null, count: 2 },
+        { limit, kind: 'rate', partitionKey: null, count: 2 },
+      ]);
+    });
+
+    it('fair queue marks burst uses', async () => {
+      const limit: LimitSpec = {
+        scope: 'partition',
+        key: 'default',
+        rate: { limit: 1, periodMs: 60_000 },
+        burstMultiplier: 2,
+      };
+      await tenancy(h.storage).setFairness({ queue: 'default', by: 'tenant' });
+      await h.storage.setLimit(limit);
+      const run = (tenantId: string) => newRun({ tenantId, partitionKey: tenantId });
+      await insert(h.storage, run('a'), run('a'), run('a'), run('b'));
+
+      const claimed = await claim(h.storage, { limit: 10 });
+      expect(claimed.map((claimedRun) => claimedRun.tenantId).sort()).toEqual(['a', 'a', 'b']);
+      expect(burstsOf(claimed)).toEqual([{ limit, kind: 'rate', partitionKey: 'a', count: 2 }]);
+      const marked = claimed.find((claimedRun) => claimedRun.bursts.length > 0)!;
+      expect(marked.tenantId).toBe('a');
+      expect(await claim(h.storage, { limit: 10 })).toEqual([]);
+    });
+
+    it('claim under tenant quota marks bursts', async () => {
+      // A tenant with maxConcurrentRuns makes every claim apply the tenancy rules.
+      await register(h.storage, 'capped', { quotas: { maxConcurrentRuns: 5 } });
+      const limit: LimitSpec = {
+        scope: 'queue',
+        key: 'default',
+        concurrency: 1,
+        burstMultiplier: 2,
+      };
+      await h.storage.setLimit(limit);
+      await insert(
+        h.storage,
+        newRun({ tenantId: 'capped' }),
+        newRun({ tenantId: 'capped' }),
+        newRun({ tenantId: 'capped' }),
+      );
+
+      const claimed = await claim(h.storage, { limit: 10 });
+      expect(claimed).toHaveLength(2);
+      expect(burstsOf(claimed)).toEqual([
+        { limit, kind: 'concurrency', partitionKey: null, count: 2 },
+      ]);
     });
 
     it('deleteLimit lifts the limit', async () => {

@@ -57,6 +57,61 @@ export function describeTenantAdmission(options: ConformanceOptions): void {
       expect(error).not.toBeInstanceOf(TenantSuspendedError);
     });
 
+    it('fireSchedule admits runs like insertRuns', async () => {
+      const t = tenancy(h.storage);
+      const due = (await h.storage.now()) - 1_000;
+      const declare = (tenantId: string) =>
+        h.storage.upsertSchedule({
+          name: 'hourly',
+          job: 'report',
+          input: '{}',
+          cron: null,
+          intervalMs: 3_600_000,
+          timezone: null,
+          options: '{}',
+          tenantId,
+          nextFireAt: due,
+          resetNextFireAt: true,
+        });
+      const fire = (tenantId: string, runs: number) =>
+        h.storage.fireSchedule({
+          name: 'hourly',
+          tenantId,
+          expectedNextFireAt: due,
+          nextFireAt: due + 3_600_000,
+          lastFireAt: due,
+          runs: Array.from({ length: runs }, () => newRun({ tenantId })),
+        });
+      const nextFireAt = async (tenantId: string) =>
+        (await h.storage.getSchedule({ name: 'hourly', tenantId }))!.nextFireAt;
+
+      // A suspended tenant: the fire is rejected whole and the schedule stays due.
+      await register(h.storage, 'paused');
+      await declare('paused');
+      await t.setTenantStatus({ id: 'paused', status: 'suspended' });
+      const suspended = await rejection(() => fire('paused', 1));
+      expect(suspended).toBeInstanceOf(TenantSuspendedError);
+      expect(await totalRuns(h.storage, 'paused')).toBe(0);
+      expect(await nextFireAt('paused')).toBe(due);
+      // Without runs the occurrence is skipped, as the scheduler does for such a tenant.
+      expect(await fire('paused', 0)).toEqual({ fired: true, inserted: [] });
+      expect(await nextFireAt('paused')).toBe(due + 3_600_000);
+
+      // A quota: the fire that would exceed it is rejected, and fired runs count against it.
+      await register(h.storage, 'limited', { quotas: { runsPerDay: 2 } });
+      await declare('limited');
+      const over = await rejection(() => fire('limited', 3));
+      expect(over).toBeInstanceOf(QuotaExceededError);
+      expect((over as QuotaExceededError).quota).toBe('runsPerDay');
+      expect(await totalRuns(h.storage, 'limited')).toBe(0);
+      expect(await nextFireAt('limited')).toBe(due);
+      const fired = await fire('limited', 2);
+      expect(fired.inserted.map((result) => result.created)).toEqual([true, true]);
+      const after = await rejection(() => h.storage.insertRuns(tenantRuns('limited', 1)));
+      expect(after).toBeInstanceOf(QuotaExceededError);
+      expect(await totalRuns(h.storage, 'limited')).toBe(2);
+    });
+
     it('unregistered tenants insert freely', async () => {
       await insert(h.storage, ...tenantRuns('newcomer', 3));
       expect(await totalRuns(h.storage, 'newcomer')).toBe(3);

@@ -117,7 +117,7 @@ export function describeTenantRegistry(options: ConformanceOptions): void {
       for (const run of gone) expect(await h.storage.getRun(run.id)).toBeNull();
       expect(await eventTypes(h.storage, gone[0]!.id)).toEqual([]);
       expect(await h.storage.getState(running.id, 'k')).toBeNull();
-      expect(await h.storage.getSchedule('gone-nightly')).toBeNull();
+      expect(await h.storage.getSchedule({ name: 'gone-nightly', tenantId: 'gone' })).toBeNull();
       expect(await t.getTenant('gone')).toBeNull();
       expect(await h.storage.getRun(kept.id)).not.toBeNull();
       expect(await t.getTenant('kept')).not.toBeNull();
