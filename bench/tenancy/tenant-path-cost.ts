@@ -67,9 +67,11 @@ async function postgres(): Promise<void> {
           text: `select * from ${schema}.${fn}($1, $2::text[], $3, $4)`,
           values: ['bench', ['default'], CLAIM_LIMIT, 60_000],
         });
+      // The plain claim and the tenancy claim that the storage calls. claim_runs and
+      // claim_runs_tenancy remain as wrappers of them for processes of older versions.
       const [oldClaim, newClaim] = await alternate(
-        claim('claim_runs'),
-        claim('claim_runs_tenancy'),
+        claim('claim_runs_with_bursts'),
+        claim('claim_runs_tenancy_with_bursts'),
       );
       console.log(`| claim of ${CLAIM_LIMIT}, ${label} | ${oldClaim} µs | ${newClaim} µs |`);
       if (label === 'no tenancy rule') {
