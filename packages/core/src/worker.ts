@@ -39,6 +39,11 @@ export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stoppe
 
 /** Maximum wait between claims while the storage keeps failing, in ms. */
 const MAX_CLAIM_BACKOFF_MS = 30_000;
+/**
+ * Time after which a batch of outcomes still in flight no longer holds back the next one, in
+ * ms, so that one hung storage call does not stop every later outcome.
+ */
+const SLOW_OUTCOME_BATCH_MS = 1_000;
 /** Wait before claiming again when a run was due but the claim did not return it, in ms. */
 const DUE_RECHECK_MS = 10;
 
@@ -95,8 +100,9 @@ export class Worker {
     const storage = this.#storage;
     // One batch of outcomes in flight at a time: outcomes that finish meanwhile leave together
     // in the next one, so a busy worker sends fewer, larger batches.
-    this.#completes = new Batcher((requests) => storage.complete(requests), { maxInFlight: 1 });
-    this.#fails = new Batcher((requests) => storage.fail(requests), { maxInFlight: 1 });
+    const outcomeBatching = { maxInFlight: 1, slowAfterMs: SLOW_OUTCOME_BATCH_MS };
+    this.#completes = new Batcher((requests) => storage.complete(requests), outcomeBatching);
+    this.#fails = new Batcher((requests) => storage.fail(requests), outcomeBatching);
     this.#events = new Batcher(
       async (events) => {
         await storage.appendEvents(events);
@@ -355,15 +361,31 @@ export class Worker {
       }
 
       const claimReturnedAt = Date.now();
-      emitBursts(this.#internals.bus, this.id, claimed);
       for (const run of claimed) {
         const deadline = this.#claimedLeaseDeadline(run, claimStartedAt, claimReturnedAt);
         this.#buffered.add(this.#heldRun(run, deadline));
       }
+      this.#reportBursts(claimed);
       if (this.#state !== 'running') break;
       this.#startBuffered(concurrency);
       if (claimed.length === limit) continue;
       await this.#wake.wait(await this.#idleDelay());
+    }
+  }
+
+  /**
+   * Emits the burst uses of claimed runs. Runs are already buffered, so a malformed `bursts`
+   * value from a custom backend is logged and the runs still start.
+   */
+  #reportBursts(claimed: readonly ClaimedRun[]): void {
+    try {
+      emitBursts(this.#internals.bus, this.id, claimed);
+    } catch (error) {
+      this.#logger.error(
+        { err: error, runs: claimed.map((run) => run.id) },
+        `Worker ${this.id} failed to report the burst uses of ${claimed.length} claimed run(s); ` +
+          `the storage returned an invalid bursts value: ${errorMessage(error)}`,
+      );
     }
   }
 

@@ -76,6 +76,66 @@ describe('Batcher', () => {
     await batcher.drain();
     expect(sent).toBe(2);
   });
+
+  it('maxInFlight gathers requests behind a batch', async () => {
+    const calls: number[][] = [];
+    const gates: (() => void)[] = [];
+    const batcher = new Batcher(
+      async (requests: number[]) => {
+        calls.push(requests);
+        await new Promise<void>((resolve) => gates.push(resolve));
+        return requests;
+      },
+      { maxInFlight: 1 },
+    );
+    const first = batcher.add(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = [2, 3, 4].map((n) => batcher.add(n));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(calls).toEqual([[1]]);
+
+    gates.shift()?.();
+    await first;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toEqual([[1], [2, 3, 4]]);
+    gates.shift()?.();
+    expect(await Promise.all(later)).toEqual([2, 3, 4]);
+  });
+
+  it('maxInFlight lets requests pass a slow batch', async () => {
+    const calls: number[][] = [];
+    const batcher = new Batcher(
+      async (requests: number[]) => {
+        calls.push(requests);
+        // The first call never returns, like a storage call on a dead connection.
+        if (requests.includes(1)) return new Promise<number[]>(() => undefined);
+        return requests;
+      },
+      { maxInFlight: 1, slowAfterMs: 30 },
+    );
+    void batcher.add(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = batcher.add(2);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(calls).toEqual([[1]]);
+    expect(await second).toBe(2);
+    expect(calls).toEqual([[1], [2]]);
+  });
+
+  it('drain sends requests held by maxInFlight', async () => {
+    const results: Promise<number>[] = [];
+    const batcher = new Batcher(
+      async (requests: number[]) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return requests;
+      },
+      { maxInFlight: 1, maxBatchSize: 3 },
+    );
+    for (let n = 0; n < 14; n++) results.push(batcher.add(n));
+    await batcher.drain();
+    const settled = await Promise.allSettled(results);
+    expect(settled.every((result) => result.status === 'fulfilled')).toBe(true);
+  });
 });
 
 describe('Wakeup', () => {

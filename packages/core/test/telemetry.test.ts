@@ -88,6 +88,38 @@ describe('Telemetry', () => {
     expect(ran).toBe(true);
   });
 
+  it('SDK registered later records the next attempt', async () => {
+    const telemetry = new Telemetry({}, new EventBus(new CapturingLogger()));
+    await telemetry.traceAttempt(
+      claimed(),
+      'w1',
+      () => undefined,
+      async () => undefined,
+    );
+    const tracing = createTracing();
+    const metricsSdk = createMetrics();
+    expect(trace.setGlobalTracerProvider(tracing.provider)).toBe(true);
+    expect(metrics.setGlobalMeterProvider(metricsSdk.provider)).toBe(true);
+    try {
+      await telemetry.traceAttempt(
+        claimed({ attempt: 2 }),
+        'w1',
+        () => undefined,
+        async () => undefined,
+      );
+      const spans = tracing.exporter.getFinishedSpans().map(summarizeSpan);
+      expect(spans.map((span) => span.name)).toEqual(['process outbox']);
+      expect(spans[0]?.attributes['zapjobs.run.attempt']).toBe(2);
+      const durations = (await metricsSdk.collect()).filter(
+        (metric) => metric.descriptor.name === 'zapjobs.run.duration',
+      );
+      expect(durations).toHaveLength(1);
+    } finally {
+      trace.disable();
+      metrics.disable();
+    }
+  });
+
   it('enqueue span becomes the parent of the attempt span', async () => {
     const tracing = createTracing();
     const bus = new EventBus(new CapturingLogger());

@@ -14,6 +14,9 @@ export class Batcher<Request, Result> {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #sequential: boolean;
   readonly #maxInFlight: number;
+  readonly #slowAfterMs: number | undefined;
+  /** Batches in flight that count against `maxInFlight`: sent, and not yet slow. */
+  #counted = 0;
   #previous: Promise<void> = Promise.resolve();
 
   /**
@@ -21,15 +24,23 @@ export class Batcher<Request, Result> {
    * the storage in the order they were added (for events, whose ids record that order).
    * With `maxInFlight`, at most that many batches are sent at once. Requests added meanwhile
    * wait and leave together once a batch returns, so a busy storage gets fewer, larger batches.
+   * With `slowAfterMs`, a batch in flight for longer stops counting against `maxInFlight`, so
+   * one hung storage call does not hold back every later request.
    */
   constructor(
     send: (requests: Request[]) => Promise<Result[]>,
-    options: { maxBatchSize?: number; sequential?: boolean; maxInFlight?: number } = {},
+    options: {
+      maxBatchSize?: number;
+      sequential?: boolean;
+      maxInFlight?: number;
+      slowAfterMs?: number;
+    } = {},
   ) {
     this.#send = send;
     this.#maxBatchSize = options.maxBatchSize ?? 500;
     this.#sequential = options.sequential ?? false;
     this.#maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
+    this.#slowAfterMs = options.slowAfterMs;
   }
 
   /** Queues a request; resolves with its result once the batch it joined was sent. */
@@ -54,16 +65,28 @@ export class Batcher<Request, Result> {
 
   #flush(): void {
     this.#scheduled = false;
-    while (this.#queue.length > 0 && this.#inFlight.size < this.#maxInFlight) {
+    while (this.#queue.length > 0 && this.#counted < this.#maxInFlight) {
       const batch = this.#queue.splice(0, this.#maxBatchSize);
       const sending = this.#sequential
         ? this.#previous.then(() => this.#sendBatch(batch))
         : this.#sendBatch(batch);
       this.#previous = sending;
       this.#inFlight.add(sending);
-      void sending.finally(() => {
-        this.#inFlight.delete(sending);
+      this.#counted++;
+      let counted = true;
+      const uncount = () => {
+        if (!counted) return;
+        counted = false;
+        this.#counted--;
         if (this.#queue.length > 0 && !this.#scheduled) this.#flush();
+      };
+      const slowTimer =
+        this.#slowAfterMs === undefined ? null : setTimeout(uncount, this.#slowAfterMs);
+      slowTimer?.unref();
+      void sending.finally(() => {
+        if (slowTimer !== null) clearTimeout(slowTimer);
+        this.#inFlight.delete(sending);
+        uncount();
       });
     }
   }

@@ -41,6 +41,16 @@ export function buildContext(
     get signal(): AbortSignal {
       return abort.signal;
     },
+    // A plugin may replace the signal (an extender returning `signal`, a wrapper assigning it);
+    // the replacement then becomes a plain field.
+    set signal(value: AbortSignal) {
+      Object.defineProperty(this, 'signal', {
+        value,
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+    },
     logger,
 
     async progress(value: unknown): Promise<void> {

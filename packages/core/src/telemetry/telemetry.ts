@@ -130,10 +130,6 @@ export class Telemetry {
     });
   }
 
-  /**
-   * Returns the tracer, taken once. The global provider's tracer is a proxy that follows an SDK
-   * registered later, and taking a tracer on every attempt costs an allocation each time.
-   */
   /** Returns the open attempt of a run, if any. No key is built while no attempt is open. */
   #openAttempt(runId: string, attempt: number): OpenAttempt | undefined {
     return this.#open.size === 0 ? undefined : this.#open.get(attemptKey(runId, attempt));
@@ -146,6 +142,8 @@ export class Telemetry {
    */
   #tracingOff(): boolean {
     if (this.#tracerProvider !== undefined) return false;
+    // NOTE: ProxyTracerProvider is marked deprecated in @opentelemetry/api 1.10 (to be removed
+    // in its next major); its `getDelegateTracer` is the API's own test for a registered SDK.
     const global = trace.getTracerProvider();
     return (
       global instanceof ProxyTracerProvider &&
@@ -153,6 +151,12 @@ export class Telemetry {
     );
   }
 
+  /**
+   * Returns the tracer, taken once. The global provider's tracer is a proxy that follows an SDK
+   * registered later, and taking a tracer on every attempt costs an allocation each time.
+   * NOTE: like any tracer the application keeps, it stays with the first SDK it reached when
+   * the global provider is disabled and another one registered.
+   */
   #tracer(): Tracer {
     this.#cachedTracer ??= (this.#tracerProvider ?? trace.getTracerProvider()).getTracer(
       INSTRUMENTATION_SCOPE,

@@ -145,6 +145,81 @@ export function describeRuntimeFailures(options: ConformanceOptions): void {
       expect((reasons[0] as { code?: string }).code).toBe('JOB_TIMEOUT');
     });
 
+    it('signal first read after a timeout is aborted', async () => {
+      const seen: { aborted: boolean; code: unknown }[] = [];
+      const late = defineJob({
+        name: 'conformance.late-signal',
+        input: Type.Object({}),
+        output: Type.Null(),
+        defaults: { attempts: 1, timeoutMs: 100 },
+        handler: async (_input, ctx) => {
+          // The signal is read for the first time only after the attempt timed out.
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          seen.push({
+            aborted: ctx.signal.aborted,
+            code: (ctx.signal.reason as { code?: unknown } | undefined)?.code,
+          });
+          return null;
+        },
+      });
+      const { zap } = await harness.client({ jobs: [late] });
+      const { runId } = await zap.enqueue(late, {});
+      await zap.createWorker(FAST_WORKER).start();
+      const run = await waitForState(zap, runId, ['failed']);
+      expect(run.error?.code).toBe('JOB_TIMEOUT');
+      await waitFor('the handler to read its signal', () => seen.length === 1);
+      expect(seen).toEqual([{ aborted: true, code: 'JOB_TIMEOUT' }]);
+    });
+
+    it('synchronous throw fails the attempt', async () => {
+      const sync = defineJob({
+        name: 'conformance.sync-throw',
+        input: Type.Object({}),
+        output: Type.Null(),
+        defaults: { attempts: 2, backoff: { type: 'fixed', delayMs: 0 } },
+        handler: (() => {
+          throw new NonRetryableError('thrown before any await');
+        }) as unknown as () => Promise<null>,
+      });
+      const { zap } = await harness.client({ jobs: [sync] });
+      const { runId } = await zap.enqueue(sync, {});
+      await zap.createWorker(FAST_WORKER).start();
+      const run = await waitForState(zap, runId, ['failed']);
+      expect(run.attempt).toBe(1);
+      expect(run.error?.message).toBe('thrown before any await');
+    });
+
+    it('context extender may replace the signal', async () => {
+      const replacement = new AbortController();
+      const seen: AbortSignal[] = [];
+      const watched = defineJob({
+        name: 'conformance.replaced-signal',
+        input: Type.Object({}),
+        output: Type.Null(),
+        defaults: { attempts: 1 },
+        handler: async (_input, ctx) => {
+          seen.push(ctx.signal);
+          return null;
+        },
+      });
+      const { zap } = await harness.client({
+        jobs: [watched],
+        plugins: [
+          {
+            name: 'conformance-signal',
+            setup(api) {
+              api.extendContext(() => ({ signal: replacement.signal }));
+            },
+          },
+        ],
+      });
+      const { runId } = await zap.enqueue(watched, {});
+      await zap.createWorker(FAST_WORKER).start();
+      expect((await waitForState(zap, runId, ['completed', 'failed'])).state).toBe('completed');
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toBe(replacement.signal);
+    });
+
     it('enqueue timeoutMs overrides the job default', async () => {
       const slow = defineJob({
         name: 'conformance.slow',
