@@ -135,7 +135,11 @@ function selectSystems(profile: Profile, ids: string | undefined): SystemSpec[] 
 }
 
 async function main(): Promise<void> {
+  // `pnpm bench -- --systems x` passes the separator through; the options follow it.
+  const argv = process.argv.slice(2);
+  const cliArgs = argv[0] === '--' ? argv.slice(1) : argv;
   const { values } = parseArgs({
+    args: cliArgs,
     options: {
       full: { type: 'boolean', default: false },
       systems: { type: 'string' },
@@ -175,7 +179,7 @@ async function main(): Promise<void> {
     throw new Error(`--repetitions must be a positive integer, got "${values.repetitions}"`);
   }
 
-  const args = process.argv.slice(2).join(' ');
+  const args = cliArgs.join(' ');
   const command =
     process.env.npm_lifecycle_event === 'bench'
       ? `pnpm bench ${args}`

@@ -178,7 +178,8 @@ export class Notifier {
 
   /** Dispatches 'id:state,id:state,...'; run ids are UUIDs, so neither separator occurs in them. */
   private dispatchFinished(list: string): void {
-    // Only waiters listen for finished runs, so a process without waiters skips the parsing.
+    // Waiters and workers (for cancellations) listen for finished runs; a process without
+    // either skips the parsing.
     const listeners = [...this.listeners].filter((listener) => listener.onRunFinished);
     if (listeners.length === 0) return;
     for (const entry of list.split(',')) {

@@ -1,0 +1,185 @@
+// Measures one worker process draining pre-enqueued no-op jobs, for profiling: wall time,
+// worker CPU per job (process.cpuUsage) and, on request, a CPU or heap-sampling profile of the
+// processing phase only. Not part of `pnpm bench`, which compares systems side by side.
+//
+//   node profile/processing.mjs zapjobs-pg [jobs]      (also zapjobs-redis, graphile)
+//   PROFILE=cpu.cpuprofile node profile/processing.mjs zapjobs-pg
+//   HEAP_PROFILE=heap.heapprofile node profile/processing.mjs zapjobs-pg
+//
+// ZAPJOBS_PG_URL and ZAPJOBS_REDIS_URL choose the servers (default: the local ones); each run
+// uses a fresh schema or key prefix and removes it at the end. PREFETCH sets the ZapJobs
+// worker's prefetch (default 500, as the bench's fast configuration).
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+
+const PG_URL = process.env.ZAPJOBS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.ZAPJOBS_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const CONCURRENCY = 8;
+
+const system = process.argv[2] ?? 'zapjobs-pg';
+const jobs = Number(process.argv[3] ?? 20_000);
+const namespace = `zjprofile${process.pid}`;
+
+let handled = 0;
+let allHandled;
+const finished = new Promise((resolve) => {
+  allHandled = resolve;
+});
+function handle() {
+  handled += 1;
+  if (handled === jobs) allHandled();
+}
+
+async function startProfiling() {
+  if (!process.env.PROFILE && !process.env.HEAP_PROFILE) return null;
+  const session = new Session();
+  session.connect();
+  if (process.env.PROFILE) {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  if (process.env.HEAP_PROFILE) {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 1024 });
+  }
+  return session;
+}
+
+async function stopProfiling(session) {
+  if (session === null) return;
+  if (process.env.PROFILE) {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(process.env.PROFILE, JSON.stringify(profile));
+  }
+  if (process.env.HEAP_PROFILE) {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    writeFileSync(process.env.HEAP_PROFILE, JSON.stringify(profile));
+  }
+  session.disconnect();
+}
+
+/** Enqueues the jobs, then returns a function that starts processing and one that cleans up. */
+async function prepareZapjobs(backend) {
+  const { ZapJobs, defineJob, consoleLogger } = await import('@zapjobs/core');
+  const { Type } = await import('typebox');
+  let storage;
+  if (backend === 'pg') {
+    const { PostgresStorage } = await import('@zapjobs/storage-postgres');
+    storage = new PostgresStorage({ connectionString: PG_URL, schema: namespace });
+  } else {
+    const { RedisStorage } = await import('@zapjobs/storage-redis');
+    storage = new RedisStorage({ url: REDIS_URL, prefix: `${namespace}:` });
+  }
+  const job = defineJob({
+    name: 'noop',
+    input: Type.Object({ index: Type.Number() }),
+    output: Type.Null(),
+    defaults: { historyLevel: 'off' },
+    handler: () => {
+      handle();
+      return null;
+    },
+  });
+  const zap = new ZapJobs({ storage, jobs: [job], logger: consoleLogger('warn') });
+  await zap.init();
+  for (let first = 0; first < jobs; first += 1_000) {
+    const count = Math.min(1_000, jobs - first);
+    await zap.enqueueMany(
+      Array.from({ length: count }, (_, offset) => ({ job, input: { index: first + offset } })),
+    );
+  }
+  const worker = zap.createWorker({
+    concurrency: CONCURRENCY,
+    prefetch: Number(process.env.PREFETCH ?? 500),
+  });
+  return {
+    start: () => worker.start(),
+    stop: async () => {
+      await worker.stop();
+      if (backend === 'pg') await storage.pool.query(`drop schema "${namespace}" cascade`);
+      await zap.close();
+      if (backend === 'redis') await removeRedisKeys();
+    },
+  };
+}
+
+/** Deletes every key of this run's prefix. */
+async function removeRedisKeys() {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `*${namespace}:*`, 'COUNT', 1_000);
+    if (keys.length > 0) await redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await redis.quit();
+}
+
+async function prepareGraphile() {
+  const { Logger, makeWorkerUtils, run } = await import('graphile-worker');
+  const options = {
+    connectionString: PG_URL,
+    schema: namespace,
+    logger: new Logger(() => () => undefined),
+  };
+  const utils = await makeWorkerUtils(options);
+  await utils.migrate();
+  for (let first = 0; first < jobs; first += 1_000) {
+    const count = Math.min(1_000, jobs - first);
+    await utils.addJobs(
+      Array.from({ length: count }, (_, offset) => ({
+        identifier: 'noop',
+        payload: { index: first + offset },
+      })),
+    );
+  }
+  let runner = null;
+  return {
+    // The bench's best configuration of graphile-worker.
+    start: async () => {
+      runner = await run({
+        ...options,
+        concurrency: CONCURRENCY,
+        noHandleSignals: true,
+        maxPoolSize: Math.max(10, CONCURRENCY + 2),
+        taskList: { noop: async () => handle() },
+        preset: {
+          worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 },
+        },
+      });
+    },
+    stop: async () => {
+      await runner?.stop();
+      await utils.withPgClient((client) => client.query(`drop schema "${namespace}" cascade`));
+      await utils.release();
+    },
+  };
+}
+
+const prepared =
+  system === 'graphile'
+    ? await prepareGraphile()
+    : system === 'zapjobs-pg' || system === 'zapjobs-redis'
+      ? await prepareZapjobs(system === 'zapjobs-pg' ? 'pg' : 'redis')
+      : null;
+if (prepared === null) {
+  console.error(`Unknown system "${system}". Use zapjobs-pg, zapjobs-redis or graphile.`);
+  process.exit(2);
+}
+
+const session = await startProfiling();
+const cpuBefore = process.cpuUsage();
+const startedAt = performance.now();
+await prepared.start();
+await finished;
+const elapsedMs = performance.now() - startedAt;
+const cpu = process.cpuUsage(cpuBefore);
+await stopProfiling(session);
+await prepared.stop();
+
+const cpuPerJobUs = (cpu.user + cpu.system) / jobs;
+console.log(
+  `${system}: ${jobs} jobs in ${elapsedMs.toFixed(0)} ms, ` +
+    `${Math.round(jobs / (elapsedMs / 1_000))} jobs/s, worker CPU ${cpuPerJobUs.toFixed(1)} µs/job`,
+);
