@@ -4,6 +4,7 @@
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { JobContext } from '../context.js';
 import {
   JobTimeoutError,
   NonRetryableError,
@@ -14,7 +15,7 @@ import { checkInputFromParent } from '../flow/continuations.js';
 import type { AnyJob } from '../job.js';
 import type { Logger } from '../logger.js';
 import { childLogger } from '../logger.js';
-import type { ExecutionInfo } from '../plugin.js';
+import type { ContextExtender, ExecutionInfo } from '../plugin.js';
 import type {
   ClaimedRun,
   CompleteRequest,
@@ -224,7 +225,7 @@ async function runHandler(
   }
 }
 
-async function invoke(
+function invoke(
   env: ExecutionEnv,
   active: ActiveRun,
   job: AnyJob,
@@ -247,9 +248,6 @@ async function invoke(
   const flushLogs = () => recorder?.flush() ?? Promise.resolve();
   const ctx = buildContext(env, active, runLogger(logger, recorder), flushLogs);
   const { extenders } = env.internals.hooks;
-  for (let index = 0; index < extenders.length; index++) {
-    Object.assign(ctx, await extenders[index]!(ctx, info));
-  }
 
   const wrappers = env.internals.hooks.wrappers;
   const call = (index: number): Promise<unknown> => {
@@ -273,7 +271,17 @@ async function invoke(
       info,
     );
   };
-  return call(0);
+  if (extenders.length === 0) return call(0);
+  return extendContext(ctx, info, extenders).then(() => call(0));
+}
+
+/** Merges what each context extender returns into `ctx`, in registration order. */
+async function extendContext(
+  ctx: JobContext,
+  info: ExecutionInfo,
+  extenders: readonly ContextExtender[],
+): Promise<void> {
+  for (const extend of extenders) Object.assign(ctx, await extend(ctx, info));
 }
 
 function prepareOutput(env: ExecutionEnv, job: AnyJob, output: unknown): Outcome {

@@ -238,7 +238,7 @@ export class Telemetry {
    * context stored on the run, and links to it, so the trace continues from the enqueue even
    * in another process. `discardReason` returns why the outcome was not stored, if it was not.
    */
-  async traceAttempt(
+  traceAttempt(
     run: ClaimedRun,
     workerId: string,
     discardReason: DiscardReason,
@@ -246,6 +246,15 @@ export class Telemetry {
   ): Promise<void> {
     // With no span and no metric to record, no bookkeeping is needed either.
     if (this.#instruments.get().noop && this.#tracingOff()) return execute();
+    return this.#recordAttempt(run, workerId, discardReason, execute);
+  }
+
+  async #recordAttempt(
+    run: ClaimedRun,
+    workerId: string,
+    discardReason: DiscardReason,
+    execute: () => Promise<void>,
+  ): Promise<void> {
     this.#recordQueueWait(run);
     const key = attemptKey(run.id, run.attempt);
     const open: OpenAttempt = { run, span: null, outcome: null };
