@@ -5,6 +5,8 @@
 import type { JobContext } from '../context.js';
 import { LeaseLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { ClaimedRun } from '../storage/contract.js';
+import type { AttemptAbort } from './attempt-abort.js';
 import type { ActiveRun, ExecutionEnv } from './execution.js';
 import { parsePayload, serializePayload } from './serialize.js';
 import { callStorage } from './storage-call.js';
@@ -31,28 +33,7 @@ export function buildContext(
     return error;
   };
 
-  return {
-    runId: run.id,
-    job: run.job,
-    queue: run.queue,
-    tenantId: run.tenantId,
-    attempt: run.attempt,
-    maxAttempts: run.maxAttempts,
-    get signal(): AbortSignal {
-      return abort.signal;
-    },
-    // A plugin may replace the signal (an extender returning `signal`, a wrapper assigning it);
-    // the replacement then becomes a plain field.
-    set signal(value: AbortSignal) {
-      Object.defineProperty(this, 'signal', {
-        value,
-        writable: true,
-        enumerable: true,
-        configurable: true,
-      });
-    },
-    logger,
-
+  return new AttemptContext(run, logger, abort, {
     async progress(value: unknown): Promise<void> {
       const serialized = serializePayload(value, {
         what: `Progress of run ${run.id}`,
@@ -96,5 +77,58 @@ export function buildContext(
       );
       return stored === null ? undefined : (parsePayload(stored) as T);
     },
-  };
+  });
+}
+
+type ContextMethods = Pick<JobContext, 'progress' | 'saveCheckpoint' | 'loadCheckpoint'>;
+
+/**
+ * The context of one attempt. Its fields and methods are own properties, so a handler may
+ * destructure them. `signal` is an accessor of the class, created on first read (see
+ * AttemptAbort); an object literal with accessors would get a hidden class of its own for
+ * every attempt.
+ */
+class AttemptContext implements JobContext {
+  runId: string;
+  job: string;
+  queue: string;
+  tenantId: string | null;
+  attempt: number;
+  maxAttempts: number;
+  logger: Logger;
+  progress: ContextMethods['progress'];
+  saveCheckpoint: ContextMethods['saveCheckpoint'];
+  loadCheckpoint: ContextMethods['loadCheckpoint'];
+  readonly #abort: AttemptAbort;
+
+  constructor(run: ClaimedRun, logger: Logger, abort: AttemptAbort, methods: ContextMethods) {
+    this.runId = run.id;
+    this.job = run.job;
+    this.queue = run.queue;
+    this.tenantId = run.tenantId;
+    this.attempt = run.attempt;
+    this.maxAttempts = run.maxAttempts;
+    this.logger = logger;
+    this.progress = methods.progress;
+    this.saveCheckpoint = methods.saveCheckpoint;
+    this.loadCheckpoint = methods.loadCheckpoint;
+    this.#abort = abort;
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /**
+   * Replaces the signal, as a plugin may (an extender returning `signal`, a wrapper assigning
+   * it). The replacement becomes an own field.
+   */
+  set signal(value: AbortSignal) {
+    Object.defineProperty(this, 'signal', {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  }
 }
