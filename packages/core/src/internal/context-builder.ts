@@ -83,10 +83,10 @@ export function buildContext(
 type ContextMethods = Pick<JobContext, 'progress' | 'saveCheckpoint' | 'loadCheckpoint'>;
 
 /**
- * The context of one attempt. Its fields and methods are own properties, so a handler may
- * destructure them. `signal` is an accessor of the class, created on first read (see
- * AttemptAbort); an object literal with accessors would get a hidden class of its own for
- * every attempt.
+ * Context of one attempt. Its fields and methods are own properties, so a handler may
+ * destructure them. `signal` is an accessor of the class, and the signal is created on first
+ * read (see AttemptAbort). An object literal with accessors would get a hidden class of its
+ * own for every attempt.
  */
 class AttemptContext implements JobContext {
   runId: string;
