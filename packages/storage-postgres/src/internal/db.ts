@@ -55,6 +55,18 @@ export class Db {
     return this.retrying(operation, () => runQuery(this.pool, sql, values));
   }
 
+  /** Runs one statement like {@link Db.query} and returns its rows as arrays of values. */
+  async queryArrays(
+    operation: string,
+    sql: Statement,
+    values: unknown[] = [],
+  ): Promise<unknown[][]> {
+    const result = await this.retrying(operation, () =>
+      this.pool.query({ name: sql.name, text: sql.text, values, types, rowMode: 'array' }),
+    );
+    return result.rows as unknown[][];
+  }
+
   /**
    * Runs `work` inside BEGIN ... COMMIT on one connection, retrying the whole transaction
    * after a deadlock. A connection that failed is destroyed rather than returned to the pool.

@@ -15,7 +15,7 @@ import type {
 } from '@zapjobs/core/storage';
 import { InvalidOptionError, StalledError } from '@zapjobs/core/storage';
 import { type Db, type Queryable, runQuery, toStorageError } from './db.js';
-import { type ClaimRow, encodeNewRuns, toClaimedRun } from './rows.js';
+import { claimedRunFromValues, encodeNewRuns } from './rows.js';
 import type { Statements } from './statements.js';
 
 /** Dependencies of the run operations: the pool wrapper and the schema's statements. */
@@ -116,13 +116,13 @@ export async function fireSchedule(
 export async function claim(ctx: RunContext, request: ClaimRequest): Promise<ClaimedRun[]> {
   const queues = [...new Set(request.queues)];
   if (queues.length === 0 || request.limit < 1) return [];
-  const { rows } = await ctx.db.query<ClaimRow>('claim', ctx.st.claim, [
+  const rows = await ctx.db.queryArrays('claim', ctx.st.claim, [
     request.workerId,
     queues,
     Math.floor(request.limit),
     Math.floor(request.leaseMs),
   ]);
-  return rows.map(toClaimedRun);
+  return rows.map(claimedRunFromValues);
 }
 
 export async function heartbeat(

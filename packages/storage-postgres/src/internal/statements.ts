@@ -1,5 +1,6 @@
 import { type Statement, statement } from './db.js';
 import type { SchemaNames } from './names.js';
+import { CLAIM_COLUMNS } from './rows.js';
 
 /**
  * Builds the named statements of one schema. Work longer than a line or two lives in the
@@ -18,7 +19,7 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     ),
     getRun: statement(`select * from ${s}.runs where id = $1`),
     claim: statement(
-      `select (c.claimed).*, c.bursts
+      `select ${CLAIM_COLUMNS.map((column) => `(c.claimed).${column}`).join(', ')}, c.bursts
        from ${s}.claim_runs_tenancy_with_bursts($1, $2::text[], $3, $4) as c`,
     ),
     heartbeat: statement(
