@@ -75,8 +75,8 @@ export function toRunRecord(row: RunRow): RunRecord {
 const NO_BURSTS: readonly BurstUse[] = Object.freeze([]);
 
 /**
- * Columns of the claim statement, in its select order; the claim reads rows as arrays
- * (`rowMode: 'array'`), which costs pg less than building an object per row.
+ * Columns of the claim statement, in its select order. The claim reads rows as arrays
+ * (`rowMode: 'array'`), because that costs pg less than building an object per row.
  */
 export const CLAIM_COLUMNS = [
   'id',
