@@ -102,7 +102,7 @@ export type {
   Run,
   RunEvent,
 } from './run.js';
-export type { Schedules } from './schedules/api.js';
+export type { Schedules, TenantSchedules } from './schedules/api.js';
 export type { Scheduler, SchedulerState } from './schedules/scheduler.js';
 export type {
   MisfirePolicy,

@@ -197,6 +197,82 @@ describe.skipIf(!reachable)('migrations', () => {
     }
   });
 
+  it('migration 15 lets published schedules change', async () => {
+    const schema = randomSchema();
+    schemas.push(schema);
+    const names = schemaNames(schema);
+    const publication = `${schema}_pub`;
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    const storage = new PostgresStorage({ connectionString: PG_URL, schema, poolSize: 2 });
+    try {
+      // A schema as version 14 left it, with a schedule, in a publication that publishes
+      // updates and deletes (the default).
+      await client.query(`create schema ${names.quoted}`);
+      await client.query(
+        `create table ${names.quoted}.migrations (version integer primary key, name text not null,
+          applied_at timestamptz not null default now())`,
+      );
+      for (const migration of MIGRATIONS.filter((candidate) => candidate.version < 15)) {
+        await client.query(render(migration.sql, names));
+        await client.query(
+          `insert into ${names.quoted}.migrations (version, name) values ($1, $2)`,
+          [migration.version, migration.name],
+        );
+      }
+      await client.query(
+        `insert into ${names.quoted}.schedules (name, job, input, cron, interval_ms, timezone,
+          paused, next_fire_at, last_fire_at, options, tenant_id, created_at, updated_at)
+        values ('daily', 'report', '{}', null, 60000, null, false, 5000, null, '{}', 'acme', 1, 2)`,
+      );
+      await client.query(`create publication "${publication}" for table ${names.quoted}.schedules`);
+      const pause = `update ${names.quoted}.schedules set paused = true where name = 'daily'`;
+      const blocked = await client.query(pause).catch((error: unknown) => error);
+      expect((blocked as Error).message).toContain('does not have a replica identity');
+
+      await storage.migrate();
+      const key = await client.query(
+        `select a.attname from pg_index i
+          join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+          where i.indrelid = '${names.quoted}.schedules'::regclass and i.indisprimary`,
+      );
+      expect(key.rows).toEqual([{ attname: 'id' }]);
+      const daily = { name: 'daily', tenantId: 'acme' };
+      expect(await storage.setSchedulePaused(daily, true)).toBe(true);
+      expect(await storage.setSchedulePaused(daily, false)).toBe(true);
+      const fired = await storage.fireSchedule({
+        ...daily,
+        expectedNextFireAt: 5_000,
+        nextFireAt: 65_000,
+        lastFireAt: 5_000,
+        runs: [],
+      });
+      expect(fired.fired).toBe(true);
+      const stored = await storage.getSchedule(daily);
+      expect(stored).toMatchObject({ paused: false, nextFireAt: 65_000, lastFireAt: 5_000 });
+      expect(stored).not.toHaveProperty('id');
+      // A new schedule gets an id of its own, so the upsert's insert works as before.
+      await storage.upsertSchedule({
+        name: 'daily',
+        job: 'report',
+        input: '{}',
+        cron: null,
+        intervalMs: 60_000,
+        timezone: null,
+        options: '{}',
+        nextFireAt: 7_000,
+        resetNextFireAt: true,
+      });
+      expect(await storage.listSchedules()).toHaveLength(2);
+      expect(await storage.deleteSchedule(daily)).toBe(true);
+      expect(await storage.getSchedule(daily)).toBeNull();
+    } finally {
+      await client.query(`drop publication if exists "${publication}"`);
+      await client.end();
+      await storage.close();
+    }
+  });
+
   it('schema names are validated', () => {
     for (const schema of ['bad-name', 'x; drop table t', '1abc', '', 'a'.repeat(56), 'zj"x']) {
       expect(() => new PostgresStorage({ connectionString: PG_URL, schema })).toThrow(

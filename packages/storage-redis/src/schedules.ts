@@ -1,3 +1,4 @@
+import type { Logger } from '@zapjobs/core';
 import type {
   FireScheduleRequest,
   FireScheduleResult,
@@ -17,14 +18,24 @@ function memberOf(key: ScheduleKey): string {
 }
 
 /**
+ * Outcome of schedules-list.lua for an entry that is not at data layout version 2: the member
+ * it moved the entry to, or null when it skipped the entry.
+ */
+type KeyReport = [member: string, movedTo: string | null];
+
+/**
  * The schedule methods of the storage contract (scripts schedule-*.lua, schedules-*.lua).
  * Schedule-upsert.lua describes the keys.
  */
 export class ScheduleStore {
   readonly #runner: Runner;
+  readonly #logger: Logger;
+  /** Members of skipped entries already logged, so a broken entry is logged once per storage. */
+  readonly #skipsLogged = new Set<string>();
 
-  constructor(runner: Runner) {
+  constructor(runner: Runner, logger: Logger) {
     this.#runner = runner;
+    this.#logger = logger;
   }
 
   async upsert(schedule: ScheduleUpsert): Promise<ScheduleRecord> {
@@ -39,8 +50,7 @@ export class ScheduleStore {
 
   async list(tenantId?: string): Promise<ScheduleRecord[]> {
     const args = tenantId === undefined ? ['all', ''] : ['tenant', tenantId];
-    const rows = await this.#runner.read<Flat[]>('listSchedules', 'schedulesList', args);
-    return rows.map(decodeSchedule);
+    return this.#read('listSchedules', args);
   }
 
   async setPaused(key: ScheduleKey, paused: boolean): Promise<boolean> {
@@ -60,11 +70,7 @@ export class ScheduleStore {
 
   async due(limit: number): Promise<ScheduleRecord[]> {
     if (limit < 1) return [];
-    const rows = await this.#runner.read<Flat[]>('dueSchedules', 'schedulesList', [
-      'due',
-      String(limit),
-    ]);
-    return rows.map(decodeSchedule);
+    return this.#read('dueSchedules', ['due', String(limit)]);
   }
 
   async fire(request: FireScheduleRequest): Promise<FireScheduleResult> {
@@ -85,5 +91,37 @@ export class ScheduleStore {
     if (isRejection(result)) throw rejectionError(result);
     const [fired, rows] = result;
     return { fired: fired === 1, inserted: rows.map(decodeInsertResult) };
+  }
+
+  /** Runs schedules-list.lua and logs the entries it moved or skipped. */
+  async #read(operation: string, args: string[]): Promise<ScheduleRecord[]> {
+    const [rows, reports] = await this.#runner.read<[Flat[], KeyReport[]]>(
+      operation,
+      'schedulesList',
+      args,
+    );
+    for (const [member, movedTo] of reports) this.#logReport(member, movedTo);
+    return rows.map(decodeSchedule);
+  }
+
+  #logReport(member: string, movedTo: string | null): void {
+    const namespace = this.#runner.prefixKey;
+    if (movedTo !== null) {
+      this.#logger.warn(
+        { namespace, member, movedTo },
+        `Moved schedule ${namespace}sc:${member} to ${namespace}sc:${movedTo}: a process of a ` +
+          'release before data layout version 2 wrote it under its old key. Stop every process ' +
+          'of the older release',
+      );
+      return;
+    }
+    if (this.#skipsLogged.has(member)) return;
+    this.#skipsLogged.add(member);
+    this.#logger.warn(
+      { namespace, member },
+      `Removed schedule entry "${member}" from the due set ${namespace}scd: hash ` +
+        `${namespace}sc:${member} is missing, has no name field, or has a name or tenantId ` +
+        'that does not match its key. Correct or delete that hash',
+    );
   }
 }

@@ -18,6 +18,7 @@ import deleteLib from './lua/lib/delete.lua';
 import finish from './lua/lib/finish.lua';
 import insertLib from './lua/lib/insert.lua';
 import ready from './lua/lib/ready.lua';
+import scheduleKeys from './lua/lib/schedule-keys.lua';
 import limitSet from './lua/limit-set.lua';
 import nextDue from './lua/next-due.lua';
 import progress from './lua/progress.lua';
@@ -75,8 +76,8 @@ const sources = {
   scheduleFire: [...changing, insertLib, admission, scheduleFire],
   schedulePause: [base, schedulePause],
   scheduleUpsert: [base, scheduleUpsert],
-  schedulesList: [base, schedulesList],
-  schedulesRekey: [base, schedulesRekey],
+  schedulesList: [base, scheduleKeys, schedulesList],
+  schedulesRekey: [base, scheduleKeys, schedulesRekey],
   signal: [...changing, signal],
   statePut: [base, statePut],
   suspend: [...changing, suspend],

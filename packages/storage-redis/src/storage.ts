@@ -119,7 +119,7 @@ export class RedisStorage implements Storage {
       (args) => this.#runner.read<number>('pruneRuns', 'purge', args),
       this.#logger,
     );
-    this.#schedules = new ScheduleStore(this.#runner);
+    this.#schedules = new ScheduleStore(this.#runner, this.#logger);
     this.#tenancy = new TenancyStore(this.#runner);
   }
 

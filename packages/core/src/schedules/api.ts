@@ -67,9 +67,9 @@ export class Schedules {
   }
 
   /** @internal The view of one tenant; use `zap.forTenant(id).schedules`. */
-  forTenant(tenantId: string, partitionByTenant: boolean): Schedules {
+  forTenant(tenantId: string, partitionByTenant: boolean): TenantSchedules {
     const scope = { tenantId: checkTenantId('tenantId', tenantId), partitionByTenant };
-    return new Schedules(this.#internals, scope, this.#listeners);
+    return new TenantSchedules(new Schedules(this.#internals, scope, this.#listeners));
   }
 
   /**
@@ -293,5 +293,59 @@ export class Schedules {
     if (typeof job === 'string') return this.#internals.registry.require(job);
     if (isJob(job)) return job;
     throw new InvalidOptionError('job', job, 'a job definition or the name of a registered job');
+  }
+}
+
+/**
+ * The schedules of one tenant, `zap.forTenant(id).schedules`: the methods of {@link Schedules}
+ * that declare, read and manage schedules, limited to that tenant. A name addresses only the
+ * tenant's schedule of that name, and another tenant's schedule behaves as an unknown name.
+ * The client-wide `forTenant` and `onFireTime` of `zap.schedules` are not part of this view.
+ */
+export class TenantSchedules {
+  readonly #schedules: Schedules;
+
+  /** @internal Use `zap.forTenant(id).schedules`. */
+  constructor(schedules: Schedules) {
+    this.#schedules = schedules;
+  }
+
+  /** Creates or updates a schedule of the tenant; see `Schedules.upsert`. */
+  upsert<J extends AnyJob>(declaration: ScheduleDeclaration<J>): Promise<Schedule> {
+    return this.#schedules.upsert(declaration);
+  }
+
+  /** Returns the tenant's schedule of that name, or null; see `Schedules.get`. */
+  get(name: string): Promise<Schedule | null> {
+    return this.#schedules.get(name);
+  }
+
+  /** Lists the tenant's schedules. */
+  list(): Promise<Schedule[]> {
+    return this.#schedules.list();
+  }
+
+  /** Pauses the tenant's schedule of that name; see `Schedules.pause`. */
+  pause(name: string): Promise<Schedule> {
+    return this.#schedules.pause(name);
+  }
+
+  /** Resumes the tenant's schedule of that name; see `Schedules.resume`. */
+  resume(name: string): Promise<Schedule> {
+    return this.#schedules.resume(name);
+  }
+
+  /** Deletes the tenant's schedule of that name; see `Schedules.delete`. */
+  delete(name: string): Promise<boolean> {
+    return this.#schedules.delete(name);
+  }
+
+  /** Returns the next fire times of a schedule of the tenant or of a timing. */
+  nextFireTimes(
+    schedule: string | ScheduleTimingSpec,
+    count: number,
+    options?: { after?: Date },
+  ): Promise<Date[]> {
+    return this.#schedules.nextFireTimes(schedule, count, options);
   }
 }

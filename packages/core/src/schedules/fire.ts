@@ -248,7 +248,9 @@ async function latestUnfinishedRun(
     return page.items[0] ?? null;
   }
 
-  // A run filter cannot ask for runs without a tenant, so pages are read until one turns up.
+  // NOTE: the storage run filter has no way to ask for runs without a tenant, so this reads
+  // pages of the group's unfinished runs of every tenant until one without a tenant turns up.
+  // The cost grows with other tenants' unfinished runs of schedules of the same name.
   let cursor: string | undefined;
   do {
     const page = await callStorage(storage, 'listRuns', () =>

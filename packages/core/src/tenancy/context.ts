@@ -39,7 +39,9 @@ export function currentTenantId(): string | undefined {
 
 /**
  * Execution wrapper that runs each handler, and the wrappers inside it, with the run's tenant
- * as the ambient tenant, or in a scope without a tenant for a run without one.
+ * as the ambient tenant. For a run without a tenant it opens a scope without a tenant only when
+ * a tenant is ambient around the worker, so the handler does not inherit it. Otherwise it opens
+ * no scope.
  */
 export function tenantScopeWrapper(
   _ctx: unknown,

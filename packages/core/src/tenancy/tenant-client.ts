@@ -22,7 +22,7 @@ import type {
   Run,
   RunEvent,
 } from '../run.js';
-import type { Schedules } from '../schedules/api.js';
+import type { TenantSchedules } from '../schedules/api.js';
 import type { CancelResult, RunState } from '../storage/contract.js';
 import { runWithTenant } from './context.js';
 import { checkTenantId } from './tenant-id.js';
@@ -51,7 +51,7 @@ export class TenantClient<Jobs extends AnyJob = AnyJob> {
    * The tenant's schedules: declarations belong to the tenant and fire runs of it, and a name
    * addresses only the tenant's schedule of that name. See `zap.schedules` for each method.
    */
-  readonly schedules: Schedules;
+  readonly schedules: TenantSchedules;
   /** Timelines, queries, export, replay and re-runs of the tenant's runs only. */
   readonly history: TenantHistory;
 

@@ -1,7 +1,8 @@
 /**
  * Runtime conformance of tenant schedules. A tenant client's schedules fire runs of its tenant,
- * and their names are unique per tenant and invisible to other tenants. Occurrences of a
- * suspended tenant, or over its quota, are skipped without leaving the schedule due.
+ * and their names are unique per tenant. No public member of a tenant client's `schedules`
+ * reaches another tenant's schedules. Occurrences of a suspended tenant, or over its quota, are
+ * skipped without leaving the schedule due.
  */
 import type { MetricData } from '@opentelemetry/sdk-metrics';
 import { describe, expect, it } from 'vitest';
@@ -176,6 +177,60 @@ export function describeRuntimeTenantSchedules(options: ConformanceOptions): voi
       expect(await acme.schedules.delete('daily')).toBe(true);
       expect(await globex.schedules.get('daily')).not.toBeNull();
       expect(await zap.schedules.get('daily')).not.toBeNull();
+    });
+
+    it('tenant schedules expose only tenant methods', async () => {
+      const { zap } = await harness.client({ jobs: [reportJob] });
+      const globex = zap.forTenant('globex');
+      await globex.schedules.upsert(minutely('secret', { input: { kind: 'globex' } }));
+      const acme = zap.forTenant('acme');
+
+      // Every public member of acme.schedules, own or inherited, up to Object.prototype.
+      const members = new Set<string>();
+      let layer: object | null = acme.schedules;
+      while (layer !== null && layer !== Object.prototype) {
+        for (const key of Reflect.ownKeys(layer)) members.add(String(key));
+        layer = Object.getPrototypeOf(layer) as object | null;
+      }
+      expect([...members].sort()).toEqual([
+        'constructor',
+        'delete',
+        'get',
+        'list',
+        'nextFireTimes',
+        'pause',
+        'resume',
+        'upsert',
+      ]);
+      const view = acme.schedules as unknown as Record<string, unknown>;
+      expect(view.forTenant).toBeUndefined();
+      expect(view.onFireTime).toBeUndefined();
+      // The type has neither member: this assignment compiles only while the key set is empty.
+      type ClientWide = Extract<keyof typeof acme.schedules, 'forTenant' | 'onFireTime'>;
+      const typedWithout: [ClientWide] extends [never] ? true : false = true;
+      expect(typedWithout).toBe(true);
+
+      // Each public method, given the name of globex's schedule, leaves it unread and unchanged.
+      expect(await acme.schedules.get('secret')).toBeNull();
+      expect(await acme.schedules.list()).toEqual([]);
+      expect(await acme.schedules.delete('secret')).toBe(false);
+      for (const call of [
+        () => acme.schedules.pause('secret'),
+        () => acme.schedules.resume('secret'),
+        () => acme.schedules.nextFireTimes('secret', 1),
+      ]) {
+        const error = await rejection(call());
+        expect(error).toBeInstanceOf(ScheduleNotFoundError);
+        expect((error as ScheduleNotFoundError).tenantId).toBe('acme');
+      }
+      const upsert = await rejection(
+        acme.schedules.upsert(minutely('secret', { runOptions: { tenantId: 'globex' } })),
+      );
+      expect(upsert).toBeInstanceOf(InvalidOptionError);
+      const secret = await globex.schedules.get('secret');
+      expect(secret?.input).toEqual({ kind: 'globex' });
+      expect(secret?.paused).toBe(false);
+      expect((await zap.schedules.list()).map((schedule) => schedule.tenantId)).toEqual(['globex']);
     });
 
     it('overlap checks only runs of the same tenant', async () => {

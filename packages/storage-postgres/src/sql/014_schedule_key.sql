@@ -1,5 +1,11 @@
 -- Migration 14: schedule names are unique per tenant. The key of a schedule becomes its tenant
 -- ('' for none) and its name, so two tenants can each have a schedule of the same name.
+--
+-- NOTE: processes of the previous release get, fire, pause and delete a schedule by name alone
+-- (where name = $1). Once two tenants have schedules of the same name, those processes act on
+-- all of them, and an old scheduler advances every tenant's copy but creates the run of one. Stop every
+-- process of an older release that fires or manages schedules before the first process of
+-- this release migrates. An older process does not reject a migrated schema when it starts.
 
 alter table {{schema}}.schedules drop constraint schedules_pkey;
 create unique index schedules_key on {{schema}}.schedules ((coalesce(tenant_id, '')), name);

@@ -3,6 +3,13 @@
  * (tenant, name), with '' standing for schedules without a tenant in
  * `zapjobs_schedules_key`. SQLite cannot drop a primary key, so the table is rebuilt with the
  * same columns in the same order, and its rows copied.
+ *
+ * NOTE: processes of the previous release that are still running get, fire, pause and delete a
+ * schedule by name alone (`WHERE name = ?`). Once two tenants have schedules of the same name,
+ * those processes act on all of them, and an old scheduler advances every tenant's copy but
+ * creates the run of one. Their upserts fail, because `ON CONFLICT (name)` matches no unique index after
+ * this version. Stop every process of an older release that fires or manages schedules before
+ * the first process of this release migrates.
  */
 export const scheduleKeySchema = `
 CREATE TABLE zapjobs_schedules_rebuilt (
