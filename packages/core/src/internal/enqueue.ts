@@ -75,7 +75,11 @@ export function buildNewRun(
   // A run enqueued without a tenant inside a tenant scope (such as a handler of that
   // tenant's run) belongs to the scope's tenant.
   const tenantId = resolved.tenantId ?? currentTenantId();
-  if (tenantId !== undefined) run.tenantId = tenantId;
+  if (tenantId !== undefined) {
+    run.tenantId = tenantId;
+    // Keys are per tenant: another tenant's equal key neither finds nor replaces this run.
+    if (run.unique !== undefined) run.unique.key = tenantUniqueKey(tenantId, run.unique.key);
+  }
 
   const metadata = buildStoredMetadata(resolved.metadata, resolved.settings);
   if (metadata !== undefined) {
@@ -86,6 +90,14 @@ export function buildNewRun(
     });
   }
   return { run, options: resolved };
+}
+
+/**
+ * Stored unique key of a tenant's run. Keys of runs without a tenant start with `idempotency:`
+ * or `unique:`, and tenant ids contain no `/`, so no two tenants' keys can meet.
+ */
+export function tenantUniqueKey(tenantId: string, key: string): string {
+  return `tenant:${tenantId}/${key}`;
 }
 
 /** Idempotency keys are unique per job: the stored unique key is prefixed with the job name. */

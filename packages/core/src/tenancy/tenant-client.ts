@@ -89,6 +89,7 @@ export class TenantClient<Jobs extends AnyJob = AnyJob> {
     options?: EnqueueOptions,
   ): Promise<EnqueueResult> {
     const scoped = this.#scopeOptions(options, 'options');
+    await this.#checkParents([scoped]);
     return (
       this.#client.enqueue as (j: unknown, i: unknown, o: EnqueueOptions) => Promise<EnqueueResult>
     )(job, input, scoped);
@@ -105,6 +106,7 @@ export class TenantClient<Jobs extends AnyJob = AnyJob> {
       const entry = item as EnqueueManyItem<Jobs>;
       return { ...entry, options: this.#scopeOptions(entry.options, `items[${index}].options`) };
     }) as EnqueueManyItem<Jobs>[];
+    await this.#checkParents(scoped.map((item) => item.options));
     return this.#client.enqueueMany(scoped, options);
   }
 
@@ -173,6 +175,7 @@ export class TenantClient<Jobs extends AnyJob = AnyJob> {
     options?: EnqueueAndWaitOptions,
   ): Promise<unknown> {
     const scoped = this.#scopeOptions(options, 'options');
+    await this.#checkParents([scoped]);
     return (
       this.#client.enqueueAndWait as (
         j: unknown,
@@ -191,6 +194,27 @@ export class TenantClient<Jobs extends AnyJob = AnyJob> {
     checkWaitOptions(options);
     if ((await this.getRun(runId)) === null) throw new RunNotFoundError(runId);
     return this.#client.waitFor<O>(runId, options);
+  }
+
+  /**
+   * Rejects parents (`dependsOn`) that are not runs of this tenant with RunNotFoundError. An
+   * unknown id and another tenant's run get the same error, so a child can neither read another
+   * tenant's output nor tell whether its run exists. The client's own checks reject malformed
+   * entries.
+   */
+  async #checkParents(options: readonly (EnqueueOptions | undefined)[]): Promise<void> {
+    const parentIds = new Set<string>();
+    for (const entry of options) {
+      const dependsOn: unknown = entry?.dependsOn;
+      if (!Array.isArray(dependsOn)) continue;
+      for (const dependency of dependsOn as unknown[]) {
+        const runId = (dependency as { runId?: unknown } | null)?.runId;
+        if (typeof runId === 'string' && runId !== '') parentIds.add(runId);
+      }
+    }
+    const parents = await Promise.all([...parentIds].map((id) => this.getRun(id)));
+    const index = parents.indexOf(null);
+    if (index >= 0) throw new RunNotFoundError([...parentIds][index]!);
   }
 
   /** Runs `fn` with this tenant as the ambient tenant, so enqueues inside it default to it. */

@@ -89,6 +89,57 @@ export function describeRuntimeTenants(options: ConformanceOptions): void {
       expect(await acme.retryRuns([runId])).toBe(1);
     });
 
+    it('keys and parents stay within a tenant', async () => {
+      const { zap } = await harness.client({ jobs });
+      const acme = zap.forTenant('acme');
+      const globex = zap.forTenant('globex');
+
+      // Equal idempotency and unique keys of two tenants create two runs; neither replaces the
+      // other's input.
+      const first = await acme.enqueue(noop, { n: 1 }, { idempotencyKey: 'invoice-7' });
+      const second = await globex.enqueue(noop, { n: 2 }, { idempotencyKey: 'invoice-7' });
+      expect(first.created).toBe(true);
+      expect(second.created).toBe(true);
+      expect(second.runId).not.toBe(first.runId);
+      expect((await acme.enqueue(noop, { n: 3 }, { idempotencyKey: 'invoice-7' })).runId).toBe(
+        first.runId,
+      );
+      const unique = { key: 'nightly', mode: 'debounce' as const, periodMs: 60_000 };
+      const pending = await acme.enqueue(noop, { n: 4 }, { unique });
+      const other = await globex.enqueue(noop, { n: 5 }, { unique });
+      expect(other.runId).not.toBe(pending.runId);
+      expect(other.replaced).toBe(false);
+      expect((await acme.getRun(pending.runId))?.input).toEqual({ n: 4 });
+
+      // Another tenant's run as a parent is rejected like an unknown id, and nothing is stored.
+      const foreign = await zap.enqueue(noop, { n: 6 }, { tenantId: 'globex' });
+      const unknown = '01900000-0000-7000-8000-0000000000ff';
+      for (const runId of [foreign.runId, unknown]) {
+        const error = await expectRejection(
+          acme.enqueue(noop, { n: 7 }, { dependsOn: [{ runId }] }),
+        );
+        expect(error).toBeInstanceOf(RunNotFoundError);
+        expect((error as Error).message).toBe(new RunNotFoundError(runId).message);
+        const waited = await expectRejection(
+          acme.enqueueAndWait(noop, { n: 8 }, { dependsOn: [{ runId, passOutput: false }] }),
+        );
+        expect(waited).toBeInstanceOf(RunNotFoundError);
+      }
+      const many = await expectRejection(
+        acme.enqueueMany([
+          { job: noop, input: { n: 9 } },
+          { job: noop, input: { n: 10 }, options: { dependsOn: [{ runId: foreign.runId }] } },
+        ]),
+      );
+      expect(many).toBeInstanceOf(RunNotFoundError);
+      expect((await acme.countRuns()).waiting).toBe(0);
+      expect((await acme.listRuns()).runs).toHaveLength(2);
+
+      // Its own run is a valid parent.
+      const child = await acme.enqueue(noop, { n: 11 }, { dependsOn: [{ runId: first.runId }] });
+      expect((await acme.getRun(child.runId))?.state).toBe('waiting');
+    });
+
     it('a tenant client rejects another tenantId', async () => {
       const { zap } = await harness.client({ jobs });
       const acme = zap.forTenant('acme');

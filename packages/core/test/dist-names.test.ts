@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+
+describe('built package', () => {
+  it('error classes keep their names', async () => {
+    // Reads the bundle, not the sources, because the bundler renames classes that refer to
+    // themselves.
+    const exports = (await import('../dist/index.js')) as Record<string, unknown>;
+    const errorClasses = Object.entries(exports).filter(
+      ([, value]) => typeof value === 'function' && value.prototype instanceof Error,
+    );
+    expect(errorClasses.length).toBeGreaterThan(10);
+    for (const [exportName, value] of errorClasses) {
+      expect((value as { name: string }).name, exportName).toBe(exportName);
+    }
+  });
+});
