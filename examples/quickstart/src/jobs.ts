@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { defineJob, type ZapJobs } from '@zapjobs/core';
 import { Type } from 'typebox';
 
@@ -109,6 +110,7 @@ export function defineReportJob(getClient: () => Pick<ZapJobs, 'listRuns'>) {
       const summary = { files, failedFiles, totalBytes, totalLines };
       const topExtensions = [...byExtension.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15);
       const report = { ...summary, largest, topExtensions: Object.fromEntries(topExtensions) };
+      await mkdir(dirname(input.reportPath), { recursive: true });
       await writeFile(input.reportPath, `${JSON.stringify(report, null, 2)}\n`);
       ctx.logger.info({ reportPath: input.reportPath, files }, 'report written');
       return summary;

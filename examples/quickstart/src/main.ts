@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { indexFile } from './jobs.js';
@@ -23,14 +23,27 @@ type Client = ReturnType<typeof openClient>;
 async function main(options: QuickstartOptions): Promise<number> {
   const sessionStartedAt = Date.now();
   mkdirSync(dirname(options.db), { recursive: true });
+  // The log keeps earlier sessions, so the retries of an interrupted session stay readable.
   const logPath = join(dirname(options.db), 'quickstart.log');
-  rmSync(logPath, { force: true });
+  appendFileSync(logPath, `${JSON.stringify({ session: new Date().toISOString() })}\n`);
   const client = openClient(options.db, logPath);
   await client.init();
 
   // All three workers start before the first enqueue, so they share the work from the start.
   const children = await startWorkerProcesses(options, logPath);
   const worker = client.createWorker({ queues: workerQueues, concurrency: options.concurrency });
+  // Ctrl-C hands the runs in flight back at once instead of leaving them to a lease expiry;
+  // the worker processes get the same signal from the terminal and stop the same way.
+  const interrupted = (signal: NodeJS.Signals) => {
+    console.log(`\n${signal}: stopping the workers; run the demo again to resume.`);
+    void worker
+      .stop()
+      .then(() => stopWorkerProcesses(children))
+      .then(() => client.close())
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     await worker.start();
     const { groupId, fileCount, reportRunId } = await enqueueAll(client, options);

@@ -1,6 +1,6 @@
 /**
  * A worker process of the quick start: opens the shared SQLite file and processes runs until
- * it receives SIGTERM or SIGINT, then stops gracefully.
+ * it receives SIGTERM or SIGINT, or the demo process goes away, then stops gracefully.
  */
 import { openClient, workerQueues } from './setup.js';
 
@@ -25,6 +25,11 @@ client.on('worker.stopped', () => {
       process.exit(1);
     },
   );
+});
+// The demo process gone (killed, or ended without stopping this one) means no one stops this
+// worker: stop gracefully instead of working on as an orphan.
+process.once('disconnect', () => {
+  void worker.stop();
 });
 await worker.start();
 process.send?.({ type: 'ready', workerId: worker.id });
