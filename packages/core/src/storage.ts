@@ -3,6 +3,7 @@
  */
 
 export * from './errors.js';
+export { assertKnownKeys, assertPlainObject } from './internal/check.js';
 export * from './storage/compaction.js';
 export * from './storage/contract.js';
 export * from './tenancy/errors.js';

@@ -82,6 +82,9 @@ export class Worker {
   #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
   #forced = false;
+  /** Deadline after which a stop stops waiting for hung storage calls (`shutdownTimeoutMs`). */
+  #giveUp: { promise: Promise<void>; timer: NodeJS.Timeout | null; resolve: () => void } | null =
+    null;
   #endGracePeriod: (() => void) | null = null;
   #unsubscribe: (() => Promise<void>) | null = null;
   #removeSignalHandlers: (() => void) | null = null;
@@ -209,11 +212,18 @@ export class Worker {
     if (this.#state === 'idle' || this.#state === 'stopped') {
       return this.#stopping ?? Promise.resolve();
     }
+    if (this.#stopping === null) {
+      this.#giveUp = deferredGiveUp();
+      this.#stopping = this.#stop().finally(() => {
+        if (this.#giveUp?.timer) clearTimeout(this.#giveUp.timer);
+        this.#giveUp = null;
+      });
+    }
     if (options.force === true) {
       this.#forced = true;
       this.#endGracePeriod?.();
+      this.#startGiveUpTimer();
     }
-    if (this.#stopping === null) this.#stopping = this.#stop();
     return this.#stopping;
   }
 
@@ -242,24 +252,32 @@ export class Worker {
             `${running} running attempt(s)`,
     );
     this.#wake.notify();
-    await this.#loop;
-    await this.#releaseBuffered();
+    await this.#bounded(this.#loop, 'the claim in flight');
+    await this.#bounded(this.#releaseBuffered(), 'releasing buffered runs');
 
     if (!this.#forced && this.#active.size > 0) await this.#waitForHandlers();
+    this.#startGiveUpTimer();
     const aborting = this.#active.size > 0;
-    if (aborting) await this.#abortAndRelease();
+    if (aborting) await this.#bounded(this.#abortAndRelease(), 'releasing aborted runs');
     const forced = this.#forced || aborting;
 
-    await Promise.all([this.#heartbeats.stop(), this.#maintenance.stop()]);
-    await Promise.all([this.#completes.drain(), this.#fails.drain(), this.#events.drain()]);
-    await this.#unsubscribe?.().catch((error: unknown) =>
+    await this.#bounded(
+      Promise.all([this.#heartbeats.stop(), this.#maintenance.stop()]),
+      'the heartbeat and maintenance calls in flight',
+    );
+    await this.#bounded(
+      Promise.all([this.#completes.drain(), this.#fails.drain(), this.#events.drain()]),
+      'storing outcomes and events',
+    );
+    const unsubscribe = this.#unsubscribe?.().catch((error: unknown) =>
       this.#logger.warn(
         { err: error },
         `Failed to unsubscribe worker ${this.id}: ${errorMessage(error)}`,
       ),
     );
+    await this.#bounded(unsubscribe, 'unsubscribing from storage notifications');
     this.#unsubscribe = null;
-    await callStorage(this.#storage, 'unregisterWorker', () =>
+    const unregister = callStorage(this.#storage, 'unregisterWorker', () =>
       this.#storage.unregisterWorker(this.id),
     ).catch((error: unknown) =>
       this.#logger.warn(
@@ -267,12 +285,49 @@ export class Worker {
         `Failed to unregister worker ${this.id}: ${errorMessage(error)}`,
       ),
     );
+    await this.#bounded(unregister, 'unregistering the worker');
     this.#removeSignalHandlers?.();
     this.#removeSignalHandlers = null;
 
     this.#state = 'stopped';
     this.#logger.info({ forced }, `Worker ${this.id} stopped`);
     this.#internals.bus.emit('worker.stopped', { workerId: this.id, forced });
+  }
+
+  /** Starts the `shutdownTimeoutMs` countdown after which a stop leaves hung storage calls. */
+  #startGiveUpTimer(): void {
+    const giveUp = this.#giveUp;
+    if (giveUp === null || giveUp.timer !== null) return;
+    giveUp.timer = setTimeout(giveUp.resolve, this.options.shutdownTimeoutMs);
+  }
+
+  /**
+   * Waits for `work` until the give-up countdown of a forced stop ends. Work still pending
+   * then is logged and left, so a storage call that never returns cannot block a stop.
+   */
+  async #bounded(work: Promise<unknown> | null | undefined, what: string): Promise<void> {
+    if (work === null || work === undefined) return;
+    const giveUp = this.#giveUp;
+    if (giveUp === null) {
+      await work;
+      return;
+    }
+    let finished = false;
+    await Promise.race([
+      work.then(() => {
+        finished = true;
+      }),
+      giveUp.promise,
+    ]);
+    if (!finished) {
+      work.catch(() => undefined);
+      this.#logger.error(
+        { shutdownTimeoutMs: this.options.shutdownTimeoutMs, waitingFor: what },
+        `Worker ${this.id} stopped waiting for ${what}: a storage call gave no answer within ` +
+          `shutdownTimeoutMs (${this.options.shutdownTimeoutMs} ms) of a forced stop. Runs it ` +
+          'held become claimable when their leases expire; check that the storage is reachable.',
+      );
+    }
   }
 
   async #waitForHandlers(): Promise<void> {
@@ -645,4 +700,17 @@ export class Worker {
       this.stop({ force }),
     );
   }
+}
+
+/** Creates an unresolved promise with its `resolve` and a slot for the timer that calls it. */
+function deferredGiveUp(): {
+  promise: Promise<void>;
+  timer: NodeJS.Timeout | null;
+  resolve: () => void;
+} {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, timer: null, resolve };
 }

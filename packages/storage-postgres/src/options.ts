@@ -1,5 +1,5 @@
 import type { Logger } from '@zapjobs/core';
-import { InvalidOptionError } from '@zapjobs/core/storage';
+import { assertKnownKeys, InvalidOptionError } from '@zapjobs/core/storage';
 import type pg from 'pg';
 
 /** Options of {@link PostgresStorage}. */
@@ -30,6 +30,14 @@ export interface PostgresStorageOptions {
    */
   connectTimeoutMs?: number;
   /**
+   * Milliseconds a statement may wait for its reply before it fails with a StorageError that
+   * names the operation and this timeout; its connection is then closed rather than reused.
+   * It bounds calls on a connection that a network failure left silently dead. Applies to the
+   * pool this storage creates and to the LISTEN connection, not to a `pool` passed in (set
+   * pg's `query_timeout` on it). Default 60_000.
+   */
+  queryTimeoutMs?: number;
+  /**
    * Milliseconds before the first attempt to reconnect a dropped LISTEN connection; each
    * failed attempt doubles the wait up to `listenReconnectMaxMs`. Default 100.
    */
@@ -55,19 +63,42 @@ export interface ResolvedOptions {
   schema: string;
   poolSize: number;
   connectTimeoutMs: number;
+  queryTimeoutMs: number;
   listenReconnectMinMs: number;
   listenReconnectMaxMs: number;
   applicationName: string;
   logger: Logger;
 }
 
+const OPTION_KEYS = [
+  'connectionString',
+  'pool',
+  'schema',
+  'poolSize',
+  'connectTimeoutMs',
+  'queryTimeoutMs',
+  'listenReconnectMinMs',
+  'listenReconnectMaxMs',
+  'applicationName',
+  'logger',
+] as const satisfies readonly (keyof PostgresStorageOptions)[];
+// Fails to compile when an option is added to the interface but not to OPTION_KEYS.
+const EVERY_OPTION_LISTED: Exclude<
+  keyof PostgresStorageOptions,
+  (typeof OPTION_KEYS)[number]
+> extends never
+  ? true
+  : false = true;
+void EVERY_OPTION_LISTED;
+
 const SCHEMA_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,54}$/;
 
 /** Applies defaults and rejects invalid values with an error that names the value and the fix. */
 export function resolveOptions(options: PostgresStorageOptions = {}): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidOptionError('options', options, 'an object such as { connectionString }');
   }
+  assertKnownKeys(options, OPTION_KEYS, '', ' of PostgresStorage');
   const { connectionString, pool } = options;
   if (connectionString !== undefined && typeof connectionString !== 'string') {
     throw new InvalidOptionError(
@@ -121,6 +152,7 @@ export function resolveOptions(options: PostgresStorageOptions = {}): ResolvedOp
     schema,
     poolSize: positiveInteger('poolSize', options.poolSize, 10),
     connectTimeoutMs: positiveInteger('connectTimeoutMs', options.connectTimeoutMs, 10_000),
+    queryTimeoutMs: positiveInteger('queryTimeoutMs', options.queryTimeoutMs, 60_000),
     listenReconnectMinMs,
     listenReconnectMaxMs,
     applicationName: options.applicationName ?? 'zapjobs',

@@ -15,7 +15,6 @@ import type {
   InsertOptions,
   InsertResult,
   LeaseRef,
-  LifecycleEventType,
   LimitSpec,
   NewEvent,
   NewRun,
@@ -41,7 +40,13 @@ import type {
 } from '@zapjobs/core/storage';
 import { checkCompactEventsRequest, InvalidOptionError } from '@zapjobs/core/storage';
 import pg from 'pg';
-import { Db, toStorageError } from './internal/db.js';
+import {
+  Db,
+  destroySocket,
+  isQueryTimeout,
+  KEEPALIVE_DELAY_MS,
+  toStorageError,
+} from './internal/db.js';
 import {
   eventPageQuery,
   LIFECYCLE_TYPES,
@@ -99,7 +104,8 @@ export class PostgresStorage implements Storage {
     this.ownsPool = this.options.pool === undefined;
     this.pool = this.options.pool ?? this.createPool();
     this.pool.on('error', this.onPoolError);
-    this.db = new Db(this.pool, this.options.logger);
+    this.pool.on('release', this.onRelease);
+    this.db = new Db(this.pool, this.options.logger, this.options.queryTimeoutMs);
     this.st = buildStatements(this.names);
     this.tenancySt = tenancy.buildTenancyStatements(this.names);
     this.ctx = { db: this.db, st: this.st };
@@ -108,6 +114,7 @@ export class PostgresStorage implements Storage {
       channel: this.names.channel,
       reconnectMinMs: this.options.listenReconnectMinMs,
       reconnectMaxMs: this.options.listenReconnectMaxMs,
+      pingIntervalMs: Math.min(this.options.queryTimeoutMs, 30_000),
       logger: this.options.logger,
     });
   }
@@ -121,13 +128,24 @@ export class PostgresStorage implements Storage {
     this.options.logger.warn({ err: error }, 'postgres pool connection failed while idle');
   };
 
+  /**
+   * Destroys the socket of a connection released after a statement timed out. The pool
+   * already drops such a connection, but its polite close waits on a peer that may never
+   * reply. Destroying the socket frees it at once.
+   */
+  private readonly onRelease = (error: Error | undefined, client: pg.PoolClient): void => {
+    if (isQueryTimeout(error)) destroySocket(client);
+  };
+
   private createPool(): pg.Pool {
     return new pg.Pool({
       connectionString: this.options.connectionString,
       max: this.options.poolSize,
       connectionTimeoutMillis: this.options.connectTimeoutMs,
+      query_timeout: this.options.queryTimeoutMs,
       application_name: this.options.applicationName,
       keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
     });
   }
 
@@ -139,7 +157,12 @@ export class PostgresStorage implements Storage {
           application_name: this.options.applicationName,
         }
       : { ...(this.pool.options as pg.ClientConfig) };
-    return new pg.Client({ ...base, keepAlive: true });
+    return new pg.Client({
+      ...base,
+      query_timeout: this.options.queryTimeoutMs,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+    });
   }
 
   async migrate(): Promise<void> {
@@ -150,6 +173,7 @@ export class PostgresStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     await this.notifier.close();
+    this.pool.off('release', this.onRelease);
     if (!this.ownsPool) {
       this.pool.off('error', this.onPoolError);
     } else {

@@ -1,12 +1,30 @@
 import type { Logger } from '@zapjobs/core';
 import { InvalidOptionError } from '@zapjobs/core/storage';
 import { Cluster, Redis } from 'ioredis';
-import type { RedisStorageOptions } from './options.js';
+import { type RedisStorageOptions, resolveCommandTimeout } from './options.js';
 
 /** The connection a storage uses, and whether the storage opened it (and so closes it). */
 export interface StorageConnection {
   connection: Redis | Cluster;
   owned: boolean;
+  /** Command timeout of the connection in ms, named in errors; 0 when unknown (given one). */
+  commandTimeoutMs: number;
+}
+
+/** True for the rejection ioredis gives a command that had no reply within `commandTimeout`. */
+export function isCommandTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Command timed out';
+}
+
+/**
+ * Drops the socket of a connection whose command timed out and opens a new one. A command
+ * without a reply means the socket may be silently dead (half-open after a network failure),
+ * and every later command would queue behind it. Does nothing while already reconnecting.
+ */
+export function resetConnection(connection: Redis | Cluster, logger: Logger): void {
+  if (connection.status !== 'ready') return;
+  logger.warn({}, 'Redis command timed out; dropping the connection and opening a new one');
+  connection.disconnect(true);
 }
 
 // ioredis prefixes key names but not pub/sub channels, so notifications would miss listeners.
@@ -34,20 +52,30 @@ export function openConnection(options: RedisStorageOptions, logger: Logger): St
   }
   if (options.connection) {
     rejectKeyPrefix('connection', options.connection.options.keyPrefix);
-    return { connection: options.connection, owned: false };
+    return { connection: options.connection, owned: false, commandTimeoutMs: 0 };
   }
   rejectKeyPrefix('redisOptions', options.redisOptions?.keyPrefix);
   rejectKeyPrefix('cluster.options', options.cluster?.options?.keyPrefix);
 
+  const commandTimeoutMs = resolveCommandTimeout(options);
+  // NOTE: ioredis sends commands that had no reply again on the new connection (its
+  // autoResendUnfulfilledCommands), so a script whose caller got a timeout can still run.
+  // Turning that off would leave commands in flight at a server restart without any reply.
+  const timeouts = { commandTimeout: commandTimeoutMs };
   const connection = options.cluster
-    ? new Cluster(options.cluster.nodes, { enableAutoPipelining: true, ...options.cluster.options })
+    ? new Cluster(options.cluster.nodes, {
+        enableAutoPipelining: true,
+        ...options.cluster.options,
+        redisOptions: { ...options.cluster.options?.redisOptions, ...timeouts },
+      })
     : new Redis(options.url ?? 'redis://127.0.0.1:6379', {
         enableAutoPipelining: true,
         ...options.redisOptions,
+        ...timeouts,
       });
   // ioredis reconnects by itself; commands that fail meanwhile reject with the error.
   connection.on('error', (error: unknown) => {
     logger.debug({ error }, 'Redis connection error; reconnecting');
   });
-  return { connection, owned: true };
+  return { connection, owned: true, commandTimeoutMs };
 }

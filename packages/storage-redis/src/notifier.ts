@@ -28,6 +28,10 @@ function list<T>(value: T[] | Record<string, never> | undefined): T[] {
 
 /** The maximum delay of setTimeout. A later due time re-arms the timer when it fires. */
 const MAX_TIMER_MS = 2_147_483_647;
+/** Ping timeout of the subscriber connection when the command timeout is unknown, in ms. */
+const DEFAULT_PING_TIMEOUT_MS = 30_000;
+/** Maximum interval between two pings of the subscriber connection, in ms. */
+const MAX_PING_INTERVAL_MS = 30_000;
 
 /**
  * Delivers storage notifications to listeners. Changes made through this storage instance are
@@ -43,14 +47,24 @@ export class Notifier {
   readonly #channel: string;
   readonly #origin: string;
   readonly #logger: Logger;
+  /** Wait for a ping reply of the subscriber connection before it is reset, in ms. */
+  readonly #pingTimeoutMs: number;
   #subscriber: Redis | Cluster | null = null;
   #subscribing: Promise<void> | null = null;
+  #pingTimer: NodeJS.Timeout | null = null;
 
-  constructor(connection: Redis | Cluster, channel: string, origin: string, logger: Logger) {
+  constructor(
+    connection: Redis | Cluster,
+    channel: string,
+    origin: string,
+    logger: Logger,
+    commandTimeoutMs: number,
+  ) {
     this.#connection = connection;
     this.#channel = channel;
     this.#origin = origin;
     this.#logger = logger;
+    this.#pingTimeoutMs = commandTimeoutMs > 0 ? commandTimeoutMs : DEFAULT_PING_TIMEOUT_MS;
   }
 
   get active(): boolean {
@@ -102,6 +116,8 @@ export class Notifier {
   async close(): Promise<void> {
     for (const { timer } of this.#dueTimers.values()) clearTimeout(timer);
     this.#dueTimers.clear();
+    if (this.#pingTimer !== null) clearInterval(this.#pingTimer);
+    this.#pingTimer = null;
     const subscriber = this.#subscriber;
     this.#subscriber = null;
     this.#subscribing = null;
@@ -174,5 +190,37 @@ export class Notifier {
       subscriber.disconnect();
       throw error;
     }
+    this.#startPing(subscriber);
+  }
+
+  /**
+   * Pings the subscriber connection periodically, because a socket that a network failure
+   * left silently dead delivers no message and reports no error. A ping without a reply in
+   * time resets the connection, which subscribes again and makes every listener look for work.
+   */
+  #startPing(subscriber: Redis | Cluster): void {
+    if (this.#pingTimer !== null) clearInterval(this.#pingTimer);
+    const intervalMs = Math.min(this.#pingTimeoutMs, MAX_PING_INTERVAL_MS);
+    this.#pingTimer = setInterval(() => {
+      if (this.#subscriber !== subscriber || subscriber.status !== 'ready') return;
+      let answered = false;
+      const timer = setTimeout(() => {
+        if (answered || this.#subscriber !== subscriber || subscriber.status !== 'ready') return;
+        this.#logger.warn(
+          { timeoutMs: this.#pingTimeoutMs },
+          'Redis subscriber connection gave no ping reply in time; reconnecting it',
+        );
+        subscriber.disconnect(true);
+      }, this.#pingTimeoutMs);
+      timer.unref();
+      subscriber
+        .ping()
+        .catch(() => undefined)
+        .finally(() => {
+          answered = true;
+          clearTimeout(timer);
+        });
+    }, intervalMs);
+    this.#pingTimer.unref();
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '@zapjobs/core';
-import { InvalidOptionError } from '@zapjobs/core/storage';
+import { assertKnownKeys, assertPlainObject, InvalidOptionError } from '@zapjobs/core/storage';
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 
 /**
@@ -42,6 +42,69 @@ export interface RedisStorageOptions {
   logger?: Logger;
   /** Automatic pruning of finished runs, or `false` to turn it off. Defaults as listed there. */
   retention?: RetentionOptions | false;
+  /**
+   * Milliseconds a command may wait for its reply before it fails with a StorageError that
+   * names the operation and this timeout. The connection is then reset, so that later
+   * commands do not queue behind a socket that a network failure left silently dead. ioredis
+   * sends commands that had no reply again on the new connection, so the operation that
+   * timed out may still take effect, as its error warns. Applies to the connections this storage
+   * opens (from `url` or `cluster`) and its notification connection; on a `connection`
+   * passed in, set the ioredis option `commandTimeout` yourself. Default 60_000, or
+   * `redisOptions.commandTimeout` when that is given.
+   */
+  commandTimeoutMs?: number;
+}
+
+const OPTION_KEYS = [
+  'url',
+  'redisOptions',
+  'cluster',
+  'connection',
+  'prefix',
+  'logger',
+  'retention',
+  'commandTimeoutMs',
+] as const satisfies readonly (keyof RedisStorageOptions)[];
+// Fails to compile when an option is added to the interface but not to OPTION_KEYS.
+const EVERY_OPTION_LISTED: Exclude<
+  keyof RedisStorageOptions,
+  (typeof OPTION_KEYS)[number]
+> extends never
+  ? true
+  : false = true;
+void EVERY_OPTION_LISTED;
+
+/**
+ * Rejects options that are not an object, have a key this storage does not know (such as
+ * `host`, which belongs in `url` or `redisOptions`), or a `connection` that is not an ioredis
+ * client.
+ */
+export function checkStorageOptions(options: unknown): asserts options is RedisStorageOptions {
+  assertPlainObject('options', options);
+  assertKnownKeys(options, OPTION_KEYS, '', ' of RedisStorage (host and port go in url)');
+  const { connection } = options as RedisStorageOptions;
+  if (
+    connection !== undefined &&
+    (typeof connection !== 'object' ||
+      connection === null ||
+      typeof (connection as { duplicate?: unknown }).duplicate !== 'function')
+  ) {
+    throw new InvalidOptionError(
+      'connection',
+      connection,
+      'an ioredis Redis or Cluster client; to connect by address, pass url instead',
+    );
+  }
+}
+
+/** Returns the checked `commandTimeoutMs`, from the option, `redisOptions` or the default. */
+export function resolveCommandTimeout(options: RedisStorageOptions): number {
+  const value = options.commandTimeoutMs ?? options.redisOptions?.commandTimeout ?? 60_000;
+  const option =
+    options.commandTimeoutMs === undefined && options.redisOptions?.commandTimeout !== undefined
+      ? 'redisOptions.commandTimeout'
+      : 'commandTimeoutMs';
+  return checkPositive(option, value);
 }
 
 export interface ResolvedRetention {

@@ -1,6 +1,8 @@
+import type { Logger } from '@zapjobs/core';
 import { InvalidOptionError, StorageError } from '@zapjobs/core/storage';
 import type { Cluster, Redis } from 'ioredis';
 import type { Flat } from './codec.js';
+import { isCommandTimeout, resetConnection } from './connection.js';
 import type { Notifier } from './notifier.js';
 import type { ScriptName, ScriptRunner } from './scripts.js';
 
@@ -13,6 +15,7 @@ export class Runner {
   readonly #origin: string;
   readonly #scripts: ScriptRunner;
   readonly #notifier: Notifier;
+  readonly #timeouts: { commandTimeoutMs: number; owned: boolean; logger: Logger };
 
   constructor(
     connection: Redis | Cluster,
@@ -20,7 +23,9 @@ export class Runner {
     origin: string,
     scripts: ScriptRunner,
     notifier: Notifier,
+    timeouts: { commandTimeoutMs: number; owned: boolean; logger: Logger },
   ) {
+    this.#timeouts = timeouts;
     this.connection = connection;
     this.prefixKey = prefixKey;
     this.#origin = origin;
@@ -38,8 +43,26 @@ export class Runner {
       return await action();
     } catch (error) {
       if (error instanceof InvalidOptionError) throw error;
+      if (isCommandTimeout(error)) throw this.#timedOut(operation, error);
       throw new StorageError(this.backend, operation, error);
     }
+  }
+
+  /** Resets an owned connection after a command timed out; returns the error to throw. */
+  #timedOut(operation: string, error: unknown): StorageError {
+    const { commandTimeoutMs, owned, logger } = this.#timeouts;
+    if (owned) resetConnection(this.connection, logger);
+    const limit =
+      commandTimeoutMs > 0
+        ? `commandTimeoutMs (${commandTimeoutMs} ms)`
+        : 'the commandTimeout of the given connection';
+    const cause = new Error(
+      `no reply from Redis within ${limit}` +
+        (owned ? '; the connection was reset and the next call uses a new one' : '') +
+        '. Raise the timeout if commands this slow are expected',
+      { cause: error },
+    );
+    return new StorageError(this.backend, operation, cause);
   }
 
   /** Reads a hash of the namespace as a flat field/value list, or null when it is missing. */

@@ -63,7 +63,12 @@ import {
 } from './codec.js';
 import { openConnection } from './connection.js';
 import { Notifier } from './notifier.js';
-import { type RedisStorageOptions, resolvePrefix, resolveRetention } from './options.js';
+import {
+  checkStorageOptions,
+  type RedisStorageOptions,
+  resolvePrefix,
+  resolveRetention,
+} from './options.js';
 import { checkPersistence } from './persistence.js';
 import { Pruner } from './pruner.js';
 import { Runner } from './runner.js';
@@ -105,15 +110,26 @@ export class RedisStorage implements Storage {
   #closed = false;
 
   constructor(options: RedisStorageOptions = {}) {
+    checkStorageOptions(options);
     const prefixKey = `{${resolvePrefix(options.prefix ?? 'zj')}}:`;
     this.#logger = options.logger ?? consoleLogger('info');
     const retention = resolveRetention(options.retention);
-    const { connection, owned } = openConnection(options, this.#logger);
+    const { connection, owned, commandTimeoutMs } = openConnection(options, this.#logger);
     this.#ownsConnection = owned;
     const origin = randomUUID();
     this.#scripts = new ScriptRunner(connection, prefixKey);
-    this.#notifier = new Notifier(connection, `${prefixKey}notify`, origin, this.#logger);
-    this.#runner = new Runner(connection, prefixKey, origin, this.#scripts, this.#notifier);
+    this.#notifier = new Notifier(
+      connection,
+      `${prefixKey}notify`,
+      origin,
+      this.#logger,
+      commandTimeoutMs,
+    );
+    this.#runner = new Runner(connection, prefixKey, origin, this.#scripts, this.#notifier, {
+      commandTimeoutMs,
+      owned,
+      logger: this.#logger,
+    });
     this.#pruner = new Pruner(
       retention,
       (args) => this.#runner.read<number>('pruneRuns', 'purge', args),

@@ -38,7 +38,7 @@ import type {
   TenantUpsert,
   WorkerInfo,
 } from '@zapjobs/core/storage';
-import { InvalidOptionError } from '@zapjobs/core/storage';
+import { assertKnownKeys, assertPlainObject, InvalidOptionError } from '@zapjobs/core/storage';
 import type Database from 'better-sqlite3';
 import * as admin from './internal/admin.js';
 import { checkClaimRequest, claim, hasClaimable } from './internal/claims.js';
@@ -87,6 +87,22 @@ export interface SqliteStorageOptions {
   synchronous?: 'NORMAL' | 'FULL';
 }
 
+const OPTION_KEYS = [
+  'path',
+  'busyTimeoutMs',
+  'busyRetryTimeoutMs',
+  'pollIntervalMs',
+  'synchronous',
+] as const satisfies readonly (keyof SqliteStorageOptions)[];
+// Fails to compile when an option is added to the interface but not to OPTION_KEYS.
+const EVERY_OPTION_LISTED: Exclude<
+  keyof SqliteStorageOptions,
+  (typeof OPTION_KEYS)[number]
+> extends never
+  ? true
+  : false = true;
+void EVERY_OPTION_LISTED;
+
 function checkMilliseconds(option: string, value: number | undefined, minimum: number): void {
   if (value === undefined) return;
   if (!(Number.isInteger(value) && value >= minimum)) {
@@ -105,8 +121,10 @@ export class SqliteStorage implements Storage {
   private readonly path: string;
 
   constructor(options: SqliteStorageOptions) {
-    if (typeof options?.path !== 'string' || options.path.length === 0) {
-      throw new InvalidOptionError('path', options?.path, 'a database file path');
+    assertPlainObject('options', options);
+    assertKnownKeys(options, OPTION_KEYS, '', ' of SqliteStorage');
+    if (typeof options.path !== 'string' || options.path.length === 0) {
+      throw new InvalidOptionError('path', options.path, 'a database file path');
     }
     checkMilliseconds('busyTimeoutMs', options.busyTimeoutMs, 0);
     checkMilliseconds('busyRetryTimeoutMs', options.busyRetryTimeoutMs, 0);

@@ -102,7 +102,21 @@ export class Limits {
     const spec = buildLimitSpec(options);
     const storage = this.#internals.storage;
     await callStorage(storage, 'setLimit', () => storage.setLimit(spec));
+    if (spec.scope === 'job') this.#warnUnknownJob(spec.key);
     return fromSpec(spec);
+  }
+
+  /** Warns once per call when a job limit names a job this client has not registered. */
+  #warnUnknownJob(job: string): void {
+    const { registry, logger } = this.#internals;
+    if (registry.get(job) !== undefined) return;
+    const names = registry.names();
+    const known = names.length === 0 ? 'none' : names.map((name) => `"${name}"`).join(', ');
+    logger.warn(
+      { job },
+      `Limit stored for job "${job}", which this client has not registered (known jobs: ` +
+        `${known}). It applies once a worker runs that job; check the name if it is a typo.`,
+    );
   }
 
   /** Removes a limit; returns false when there was none. */

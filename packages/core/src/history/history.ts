@@ -179,12 +179,12 @@ export class History {
   async *#exportRuns(query: HistoryQuery, include: boolean): AsyncGenerator<Run[]> {
     if (!include) return;
     if (query.runId !== undefined) {
-      const record = await callStorage(this.#storage, 'getRun', () =>
-        this.#storage.getRun(query.runId!),
-      );
+      // Checked before the read, because the event query is checked only after the runs are sent.
+      const runId = checkName('runId', query.runId);
+      const record = await callStorage(this.#storage, 'getRun', () => this.#storage.getRun(runId));
       if (record !== null && this.#owns(record)) yield [decodeRun(record)];
     } else if (query.groupId !== undefined) {
-      yield* this.#runPages(query.groupId);
+      yield* this.#runPages(checkName('groupId', query.groupId));
     }
   }
 

@@ -34,6 +34,22 @@ export function assertPlainObject(name: string, value: unknown): asserts value i
   }
 }
 
+/** Expected value named by the error for a name or key that contains NUL or a lone surrogate. */
+export const WELL_FORMED_TEXT = 'a string without NUL characters or unpaired surrogates';
+
+// A high surrogate not followed by a low one, or a low surrogate not preceded by a high one.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Throws when `value` contains NUL or an unpaired surrogate. PostgreSQL rejects NUL in text, and
+ * each backend would store a lone surrogate as U+FFFD, so two names could become one.
+ */
+export function checkWellFormed(name: string, value: string): string {
+  if (value.includes('\u0000') || LONE_SURROGATE.test(value))
+    throw new InvalidOptionError(name, value, WELL_FORMED_TEXT);
+  return value;
+}
+
 export function checkName(name: string, value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_NAME_LENGTH) {
     throw new InvalidOptionError(
@@ -42,7 +58,7 @@ export function checkName(name: string, value: unknown): string {
       `a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
     );
   }
-  return value;
+  return checkWellFormed(name, value);
 }
 
 export function checkInteger(name: string, value: unknown, min: number, max: number): number {
@@ -77,5 +93,5 @@ export function checkRunId(name: string, value: unknown): string {
   if (typeof value !== 'string' || value === '' || value.length > MAX_NAME_LENGTH) {
     throw new InvalidOptionError(name, value, 'a run id string');
   }
-  return value;
+  return checkWellFormed(name, value);
 }

@@ -54,35 +54,80 @@ function toDate(ms: number | null): Date | null {
   return ms === null ? null : new Date(ms);
 }
 
-/** Converts anything thrown into plain error data that every backend can store. */
+/** Message stored when nothing about a thrown value can be read. */
+export const UNREADABLE_ERROR_MESSAGE = 'the thrown value could not be read';
+
+/**
+ * Converts anything thrown into plain error data that every backend can store. Never throws:
+ * each field whose getter throws or is not a string falls back on its own, so a hostile or
+ * broken error still ends the attempt as an ordinary failure.
+ */
 export function serializeError(error: unknown): SerializedError {
-  if (error instanceof Error) {
-    const result: SerializedError = {
-      name: error.name || 'Error',
-      message: truncate(error.message, MAX_MESSAGE_LENGTH),
-    };
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' || typeof code === 'number') result.code = String(code);
-    if (typeof error.stack === 'string') result.stack = truncate(error.stack, MAX_STACK_LENGTH);
-    return result;
+  if (!isError(error)) {
+    return { name: 'Error', message: truncate(describeThrown(error), MAX_MESSAGE_LENGTH) };
   }
-  return { name: 'Error', message: truncate(describeThrown(error), MAX_MESSAGE_LENGTH) };
+  const name = readField(error, 'name');
+  const message = readField(error, 'message');
+  const result: SerializedError = {
+    name: typeof name === 'string' && name !== '' ? name : 'Error',
+    message: truncate(textOf(message) ?? UNREADABLE_ERROR_MESSAGE, MAX_MESSAGE_LENGTH),
+  };
+  const code = readField(error, 'code');
+  if (typeof code === 'string' || typeof code === 'number') result.code = String(code);
+  const stack = readField(error, 'stack');
+  if (typeof stack === 'string') result.stack = truncate(stack, MAX_STACK_LENGTH);
+  return result;
+}
+
+function isError(value: unknown): value is Error {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false;
+  }
+}
+
+const UNREADABLE: unique symbol = Symbol('unreadable');
+
+/** Reads one property, or returns UNREADABLE when its getter (or a proxy trap) throws. */
+function readField(value: object, key: string): unknown {
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch {
+    return UNREADABLE;
+  }
+}
+
+/** A string for `value`: itself when a string, String(value) when that works, else null. */
+function textOf(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (value === undefined) return '';
+  if (value === UNREADABLE) return null;
+  try {
+    return String(value);
+  } catch {
+    return null;
+  }
 }
 
 function describeThrown(value: unknown): string {
   if (typeof value === 'string') return value;
   try {
-    return `Non-error value thrown: ${JSON.stringify(value) ?? String(value)}`;
+    const json = JSON.stringify(value);
+    if (typeof json === 'string') return `Non-error value thrown: ${json}`;
   } catch {
-    return `Non-error value thrown: ${String(value)}`;
+    // Falls back to String() below.
   }
+  const text = textOf(value);
+  return text === null ? UNREADABLE_ERROR_MESSAGE : `Non-error value thrown: ${text}`;
 }
 
 function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }
 
-/** Returns the message of anything thrown. */
+/** Returns the message of anything thrown. Never throws. */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : describeThrown(error);
+  if (!isError(error)) return describeThrown(error);
+  return textOf(readField(error, 'message')) ?? UNREADABLE_ERROR_MESSAGE;
 }

@@ -11,6 +11,7 @@ import {
   checkInteger,
   checkMs,
   checkOneOf,
+  checkWellFormed,
 } from '../internal/check.js';
 import { buildStoredMetadata, resolveEnqueueOptions } from '../internal/run-options.js';
 import { serializePayload } from '../internal/serialize.js';
@@ -151,7 +152,7 @@ export function checkScheduleName(option: string, value: unknown): string {
       `a non-empty schedule name of at most ${MAX_SCHEDULE_NAME_LENGTH} characters`,
     );
   }
-  return value;
+  return checkWellFormed(option, value);
 }
 
 function checkMisfire(value: unknown): MisfireSettings {

@@ -22,6 +22,29 @@ export function describeFlowLimits(options: ConformanceOptions): void {
   describe(`${options.name} flow: limits`, () => {
     const harness = useRuntimeHarness(options);
 
+    it('a limit for a job this client does not know is stored with one warning', async () => {
+      const known = defineJob({
+        name: 'conformance.limits-known',
+        input: Type.Object({}),
+        output: Type.Null(),
+        handler: async () => null,
+      });
+      const { zap, logger } = await harness.client({ jobs: [known] });
+      await zap.limits.set({ job: 'nope', concurrency: 1 });
+      await zap.limits.set({ job: 'conformance.limits-known', concurrency: 1 });
+      expect(await zap.limits.list()).toContainEqual({
+        job: 'nope',
+        concurrency: 1,
+        burstMultiplier: 1,
+      });
+      const warnings = logger.messages('warn').filter((line) => line.includes('Limit stored'));
+      expect(warnings).toEqual([
+        'Limit stored for job "nope", which this client has not registered (known jobs: ' +
+          '"conformance.limits-known"). It applies once a worker runs that job; check the name ' +
+          'if it is a typo.',
+      ]);
+    });
+
     it('set, list and delete limits', async () => {
       const { zap } = await harness.client();
       expect(await zap.limits.set({ queue: 'mail', concurrency: 5 })).toEqual({

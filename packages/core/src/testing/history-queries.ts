@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ZapJobs } from '../client.js';
+import { InvalidOptionError } from '../errors.js';
 import type { AnyJob } from '../job.js';
 import type { RunEvent } from '../run.js';
 import type { ConformanceOptions } from './options.js';
@@ -154,6 +155,20 @@ export function describeHistoryQueries(options: ConformanceOptions): void {
         await collect(zap.history.export({ runId, format: 'ndjson', includeRuns: false }))
       ).join('');
       expect(withoutRuns).not.toContain('"kind":"run"');
+    });
+
+    it('export checks runId and groupId before reading runs', async () => {
+      const { zap } = await harness.client({ jobs: relayFixtureJobs });
+      for (const key of ['runId', 'groupId']) {
+        const error = await collect(
+          zap.history.export({ format: 'json', [key]: {} } as never),
+        ).then(
+          () => null,
+          (thrown: unknown) => thrown,
+        );
+        expect(error).toBeInstanceOf(InvalidOptionError);
+        expect(error).toMatchObject({ option: key, value: {} });
+      }
     });
   });
 }

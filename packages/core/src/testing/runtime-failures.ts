@@ -75,6 +75,58 @@ export function describeRuntimeFailures(options: ConformanceOptions): void {
       expect(failed[0]?.event).toMatchObject({ runId, attempt: 3, error: { message: 'boom' } });
     });
 
+    it('a thrown value that cannot be read is stored as an ordinary failure', async () => {
+      const unreadable = {
+        toJSON() {
+          throw new Error('no JSON');
+        },
+        toString() {
+          throw new Error('no string');
+        },
+      };
+      const badCode = new Error('bad code');
+      Object.defineProperty(badCode, 'code', {
+        get() {
+          throw new Error('no code');
+        },
+      });
+      const numeric = new Error('numeric');
+      (numeric as { message: unknown }).message = 42;
+      const thrown: unknown[] = [unreadable, badCode, numeric];
+      const unreadableJob = defineJob({
+        name: 'conformance.unreadable-error',
+        input: Type.Object({}),
+        output: Type.Null(),
+        defaults: { attempts: 3, backoff: { type: 'fixed', delayMs: 10 } },
+        handler: async (_input, ctx) => {
+          throw thrown[ctx.attempt - 1];
+        },
+      });
+      const { zap } = await harness.client({ jobs: [unreadableJob] });
+      const { runId } = await zap.enqueue(unreadableJob, {});
+      await zap.createWorker(FAST_WORKER).start();
+      const run = await waitForState(zap, runId, ['failed']);
+
+      expect(run.attempt).toBe(3);
+      expect(run.error).toMatchObject({ name: 'Error', message: '42' });
+      const events = await allEvents(zap, { runId });
+      expect(events.map((event) => event.type)).toEqual([
+        'enqueued',
+        'started',
+        'retrying',
+        'started',
+        'retrying',
+        'started',
+        'failed',
+      ]);
+      const retries = events.filter((event) => event.type === 'retrying');
+      expect(retries.map((event) => (event.data as { error?: unknown }).error)).toEqual([
+        expect.objectContaining({ name: 'Error', message: 'the thrown value could not be read' }),
+        expect.objectContaining({ name: 'Error', message: 'bad code' }),
+      ]);
+      for (const gap of gapsBetweenStarts(events)) expect(gap).toBeGreaterThanOrEqual(9);
+    });
+
     it('fixed backoff delays every retry', async () => {
       const slow = defineJob({
         name: 'conformance.fixed-backoff',

@@ -269,6 +269,60 @@ export function describeScheduleApi(options: ConformanceOptions): void {
       expect(await zap.schedules.list()).toEqual([]);
     });
 
+    it('names and keys with NUL or unpaired surrogates are rejected and store nothing', async () => {
+      const { zap } = await harness.client({ jobs: [reportJob] });
+      const expected = 'a string without NUL characters or unpaired surrogates';
+      const cases: [() => Promise<unknown>, string, string][] = [
+        [
+          () =>
+            zap.schedules.upsert({
+              name: 'a\u0000b',
+              job: reportJob,
+              input: { kind: 'x' },
+              everyMs: MINUTE,
+            }),
+          'name',
+          'a\u0000b',
+        ],
+        [
+          () =>
+            zap.schedules.upsert({
+              name: 'x\ud800',
+              job: reportJob,
+              input: { kind: 'x' },
+              everyMs: MINUTE,
+            }),
+          'name',
+          'x\ud800',
+        ],
+        [() => zap.enqueue(reportJob, { kind: 'x' }, { queue: 'q\u0000' }), 'queue', 'q\u0000'],
+        [
+          () => zap.enqueue(reportJob, { kind: 'x' }, { partitionKey: 'p\udc00' }),
+          'partitionKey',
+          'p\udc00',
+        ],
+        [
+          () => zap.enqueue(reportJob, { kind: 'x' }, { idempotencyKey: 'k\ud800' }),
+          'idempotencyKey',
+          'k\ud800',
+        ],
+        [() => zap.getRun('r\u0000'), 'runId', 'r\u0000'],
+        [() => zap.limits.set({ queue: 'q\ud800', concurrency: 1 }), 'queue', 'q\ud800'],
+      ];
+      for (const [action, option, value] of cases) {
+        const error = await action().then(
+          () => null,
+          (thrown: unknown) => thrown,
+        );
+        expect(error).toBeInstanceOf(InvalidOptionError);
+        expect(error).toMatchObject({ option, value });
+        expect((error as Error).message).toContain(expected);
+      }
+      expect(await zap.schedules.list()).toEqual([]);
+      expect((await zap.countRuns()).available).toBe(0);
+      expect(await zap.limits.list()).toEqual([]);
+    });
+
     it('nextFireTimes by name and by timing', async () => {
       const { zap } = await harness.client({ jobs: [reportJob] });
       const schedule = await zap.schedules.upsert({

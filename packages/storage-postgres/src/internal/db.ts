@@ -44,6 +44,8 @@ export class Db {
   constructor(
     readonly pool: pg.Pool,
     readonly logger: Logger,
+    /** `queryTimeoutMs` of the storage, named in the error of a statement that timed out. */
+    readonly queryTimeoutMs = 0,
   ) {}
 
   /** Runs one statement on a pooled connection, retrying deadlocks. */
@@ -101,10 +103,36 @@ export class Db {
           );
           continue;
         }
-        throw toStorageError(operation, error);
+        throw toStorageError(operation, this.explainTimeout(error));
       }
     }
   }
+
+  /** Replaces pg's bare read-timeout error with one that names the option and the fix. */
+  private explainTimeout(error: unknown): unknown {
+    if (!isQueryTimeout(error)) return error;
+    return new Error(
+      `no reply from PostgreSQL within queryTimeoutMs (${this.queryTimeoutMs} ms); the ` +
+        'connection was closed and the next call opens a new one. Raise queryTimeoutMs if ' +
+        'statements this slow are expected',
+      { cause: error },
+    );
+  }
+}
+
+/** Idle time before the first TCP keepalive probe on a connection, in ms. */
+export const KEEPALIVE_DELAY_MS = 30_000;
+
+/** Destroys the socket under a pg client at once, without the goodbye a dead peer never reads. */
+export function destroySocket(client: pg.Client): void {
+  const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection
+    ?.stream;
+  stream?.destroy();
+}
+
+/** True for the error pg gives a statement that had no reply within `query_timeout`. */
+export function isQueryTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Query read timeout';
 }
 
 /** Runs one statement on `target` with the int8 parser; named when given a {@link Statement}. */
@@ -157,6 +185,7 @@ export function isConnectionError(error: unknown): boolean {
     return true;
   }
   const message = error instanceof Error ? error.message : '';
+  if (isQueryTimeout(error)) return true;
   return /Connection terminated|not queryable|Client has encountered a connection error/i.test(
     message,
   );

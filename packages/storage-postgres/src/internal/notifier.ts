@@ -1,7 +1,10 @@
 import type { Logger } from '@zapjobs/core';
 import type { RunState, StorageListener } from '@zapjobs/core/storage';
 import pg from 'pg';
-import { toStorageError } from './db.js';
+import { destroySocket, toStorageError } from './db.js';
+
+/** How long a polite close of the LISTEN connection may take before its socket is destroyed. */
+const CLOSE_WAIT_MS = 1_000;
 
 export interface NotifierOptions {
   /** Creates the dedicated LISTEN connection (not connected yet). */
@@ -9,6 +12,11 @@ export interface NotifierOptions {
   channel: string;
   reconnectMinMs: number;
   reconnectMaxMs: number;
+  /**
+   * Interval of the cheap statement that proves the connection alive, in ms. A reply that does
+   * not come within the client's `query_timeout` counts as a lost connection.
+   */
+  pingIntervalMs: number;
   logger: Logger;
 }
 
@@ -22,6 +30,9 @@ export interface NotifierOptions {
  * while it was down reached no listener. `onRunFinished` and `onSignal` messages sent during
  * the outage are lost, so callers that wait on them need a fallback poll.
  *
+ * A connection that a network failure left silently dead delivers nothing and reports no
+ * error. A periodic `select 1` checks it, and a ping without a reply is handled as a drop.
+ *
  * Work notifications that arrive together are merged into one `onWork` call per listener.
  */
 export class Notifier {
@@ -29,6 +40,7 @@ export class Notifier {
   private client: pg.Client | null = null;
   private connecting: Promise<void> | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
   private reconnectDelayMs: number;
   private closed = false;
   private pendingQueues: Set<string> | null = null;
@@ -89,16 +101,33 @@ export class Notifier {
     } catch (error) {
       client.removeAllListeners();
       client.on('error', () => {});
-      await client.end().catch(() => {});
+      await endClient(client);
       throw error;
     }
     if (this.closed || this.listeners.size === 0) {
       client.removeAllListeners();
       client.on('error', () => {});
-      await client.end().catch(() => {});
+      await endClient(client);
       return;
     }
     this.client = client;
+    this.startPing(client);
+  }
+
+  private startPing(client: pg.Client): void {
+    this.stopPing();
+    this.pingTimer = setInterval(() => {
+      client.query('select 1').catch((error: unknown) => {
+        this.onConnectionLost(client, error instanceof Error ? error : new Error(String(error)));
+      });
+    }, this.options.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  private stopPing(): void {
+    if (this.pingTimer === null) return;
+    clearInterval(this.pingTimer);
+    this.pingTimer = null;
   }
 
   private async disconnect(): Promise<void> {
@@ -107,19 +136,23 @@ export class Notifier {
       this.reconnectTimer = null;
     }
     await this.connecting?.catch(() => {});
+    this.stopPing();
     const client = this.client;
     this.client = null;
     if (client === null) return;
     client.removeAllListeners();
     client.on('error', () => {});
-    await client.end().catch(() => {});
+    await endClient(client);
   }
 
   private onConnectionLost(client: pg.Client, error: Error | undefined): void {
     if (this.client !== client) return;
     this.client = null;
+    this.stopPing();
     client.removeAllListeners();
     client.on('error', () => {});
+    // The peer of a dead connection never replies to a polite close.
+    destroySocket(client);
     client.end().catch(() => {});
     if (this.closed || this.listeners.size === 0) return;
     this.options.logger.warn(
@@ -225,4 +258,15 @@ export class Notifier {
       );
     }
   }
+}
+
+/** Ends a client politely, and destroys its socket when the peer does not reply in time. */
+async function endClient(client: pg.Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, CLOSE_WAIT_MS);
+  });
+  await Promise.race([client.end().catch(() => {}), late]);
+  clearTimeout(timer);
+  destroySocket(client);
 }

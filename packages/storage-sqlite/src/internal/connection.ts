@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunState, StorageListener } from '@zapjobs/core/storage';
 import { InvalidOptionError, StorageError, ZapJobsError } from '@zapjobs/core/storage';
@@ -51,7 +52,7 @@ export class Connection {
   private lastPruneAt = 0;
 
   constructor(private readonly options: ConnectionOptions) {
-    this.db = new Database(options.path, { timeout: options.busyTimeoutMs });
+    this.db = openDatabase(options.path, options.busyTimeoutMs);
     this.runner = this.db.transaction((work: () => unknown) => work());
     this.configure();
   }
@@ -277,5 +278,22 @@ function callSafely(call: () => void): void {
     call();
   } catch {
     // Ignored on purpose, see above.
+  }
+}
+
+/** Opens the database file. A missing parent directory becomes an error naming the path. */
+function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
+  try {
+    return new Database(path, { timeout: busyTimeoutMs });
+  } catch (error) {
+    if (error instanceof Error && /directory does not exist/i.test(error.message)) {
+      throw new InvalidOptionError(
+        'path',
+        path,
+        `a file in an existing directory; create the directory "${dirname(path)}" first ` +
+          '(SQLite creates the file but not its directories)',
+      );
+    }
+    throw error;
   }
 }
