@@ -32,8 +32,8 @@ async function main(options: QuickstartOptions): Promise<number> {
   // All three workers start before the first enqueue, so they share the work from the start.
   const children = await startWorkerProcesses(options, logPath);
   const worker = client.createWorker({ queues: workerQueues, concurrency: options.concurrency });
-  // Ctrl-C hands the runs in flight back at once instead of leaving them to a lease expiry;
-  // the worker processes get the same signal from the terminal and stop the same way.
+  // Ctrl-C hands the runs in flight back at once instead of leaving them to a lease expiry.
+  // The worker processes get the same signal from the terminal and stop the same way.
   const interrupted = (signal: NodeJS.Signals) => {
     console.log(`\n${signal}: stopping the workers; run the demo again to resume.`);
     void worker

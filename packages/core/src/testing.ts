@@ -9,7 +9,7 @@ import { describeRelayAndHistory } from './testing/relay-suite.js';
 import { describeRuntime } from './testing/runtime.js';
 import { describeStoragePrimitives } from './testing/storage-primitives.js';
 
-export { BlackholeProxy } from './testing/blackhole-proxy.js';
+export { BlackholeProxy, settleWithin } from './testing/blackhole-proxy.js';
 export type { ConformanceOptions, StorageHandle } from './testing/options.js';
 
 /**

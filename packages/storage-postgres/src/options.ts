@@ -31,10 +31,10 @@ export interface PostgresStorageOptions {
   connectTimeoutMs?: number;
   /**
    * Milliseconds a statement may wait for its reply before it fails with a StorageError that
-   * names the operation and this timeout; its connection is then closed rather than reused.
-   * It bounds calls on a connection that a network failure left silently dead. Applies to the
-   * pool this storage creates and to the LISTEN connection, not to a `pool` passed in (set
-   * pg's `query_timeout` on it). Default 60_000.
+   * names the operation and this timeout. The connection is then closed rather than reused,
+   * so calls do not wait on a connection that a network failure left silently dead. It applies
+   * to the pool this storage creates and to the LISTEN connection. On a `pool` passed in, set
+   * pg's `query_timeout` yourself. Default 60_000.
    */
   queryTimeoutMs?: number;
   /**

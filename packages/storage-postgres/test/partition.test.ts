@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZapJobs } from '@zapjobs/core';
-import { BlackholeProxy } from '@zapjobs/core/testing';
+import { BlackholeProxy, settleWithin } from '@zapjobs/core/testing';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../src/index.js';
 import { stepJob } from './fixtures/step-job.mjs';
@@ -14,19 +14,6 @@ import {
   requirePostgres,
   waitFor,
 } from './helpers.js';
-
-/** Fails with a message naming `what` when `promise` has not settled within `ms`. */
-async function within<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not return within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Opens a storage on the test schema whose every connection goes through the proxy. */
 function proxiedStorage(
@@ -118,7 +105,7 @@ describe.skipIf(!reachable)('network partition with half-open connections', () =
     );
     const timeouts = lines.filter((line) => /queryTimeoutMs \(1000 ms\)/.test(errorText(line)));
     expect(timeouts.length).toBeGreaterThan(0);
-    await within('a forced stop', worker.stop({ force: true }), 5_000);
+    await settleWithin('a forced stop', worker.stop({ force: true }), 5_000);
   }, 30_000);
 
   it('a forced stop returns while storage calls hang', async () => {
@@ -140,7 +127,7 @@ describe.skipIf(!reachable)('network partition with half-open connections', () =
     expect(proxy.blackhole()).toBeGreaterThanOrEqual(1);
     // Let the next claim and heartbeat go out on the silent connections.
     await sleep(300);
-    await within('a forced stop', worker.stop({ force: true }), 5_000);
+    await settleWithin('a forced stop', worker.stop({ force: true }), 5_000);
     expect(worker.state).toBe('stopped');
     expect(lines.some((line) => /stopped waiting for/.test(line.message))).toBe(true);
   }, 30_000);

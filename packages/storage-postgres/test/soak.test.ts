@@ -17,7 +17,7 @@ const reachable = await requirePostgres();
 const TOTAL_RUNS = 20_000;
 const WORKERS = 4;
 const KILL_EVERY_MS = 2_500;
-/** Also kill after every this many completions, so a fast run still sees several kills. */
+/** Completions between kills, so that a fast run still gets several kills. */
 const KILL_EVERY_RUNS = TOTAL_RUNS / 8;
 const DEADLINE_MS = 110_000;
 const WORKER_SCRIPT = fileURLToPath(new URL('./fixtures/worker.mjs', import.meta.url));

@@ -47,9 +47,9 @@ export interface RedisStorageOptions {
    * names the operation and this timeout. The connection is then reset, so that later
    * commands do not queue behind a socket that a network failure left silently dead. ioredis
    * sends commands that had no reply again on the new connection, so the operation that
-   * timed out may still take effect, as its error warns. Applies to the connections this storage
-   * opens (from `url` or `cluster`) and its notification connection; on a `connection`
-   * passed in, set the ioredis option `commandTimeout` yourself. Default 60_000, or
+   * timed out may still take effect, as its error warns. It applies to the connections this
+   * storage opens (from `url` or `cluster`) and to its notification connection. On a
+   * `connection` passed in, set the ioredis option `commandTimeout` yourself. Default 60_000, or
    * `redisOptions.commandTimeout` when that is given.
    */
   commandTimeoutMs?: number;

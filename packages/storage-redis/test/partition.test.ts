@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineJob, ZapJobs } from '@zapjobs/core';
-import { BlackholeProxy } from '@zapjobs/core/testing';
+import { BlackholeProxy, settleWithin } from '@zapjobs/core/testing';
 import { Redis } from 'ioredis';
 import { Type } from 'typebox';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -27,25 +27,16 @@ const job = defineJob({
   },
 });
 
-/** Fails with a message naming `what` when `promise` has not settled within `ms`. */
-async function within<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not return within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Polls `check` every 20 ms until it returns true, failing after `timeoutMs`. */
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number) {
+async function waitFor(
+  description: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline)
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}`);
     await sleep(20);
   }
 }
@@ -123,7 +114,7 @@ describe('network partition with half-open connections', () => {
       return `${line.message} ${error instanceof Error ? error.message : ''}`;
     });
     expect(messages.some((text) => /commandTimeoutMs \(1000 ms\)/.test(text))).toBe(true);
-    await within('a forced stop', worker.stop({ force: true }), 5_000);
+    await settleWithin('a forced stop', worker.stop({ force: true }), 5_000);
   }, 30_000);
 
   it('a forced stop returns while storage calls hang', async () => {
@@ -145,7 +136,7 @@ describe('network partition with half-open connections', () => {
     expect(proxy.blackhole()).toBeGreaterThanOrEqual(1);
     // Let the next claim and heartbeat go out on the silent connection.
     await sleep(300);
-    await within('a forced stop', worker.stop({ force: true }), 5_000);
+    await settleWithin('a forced stop', worker.stop({ force: true }), 5_000);
     expect(worker.state).toBe('stopped');
     expect(lines.some((line) => /stopped waiting for/.test(line.message))).toBe(true);
   }, 30_000);

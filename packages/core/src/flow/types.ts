@@ -69,7 +69,7 @@ export interface RateBurst extends LimitBurstFields {
   burstRate: number;
 }
 
-/** Payload of `limit.burst`; `kind` tells which cap of the limit the run went past. */
+/** Payload of `limit.burst`. Its `kind` names the cap of the limit that the run went past. */
 export type LimitBurst = ConcurrencyBurst | RateBurst;
 
 /** Events of limits, merged into `ZapJobsEvents`. */

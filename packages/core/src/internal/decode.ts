@@ -58,8 +58,8 @@ function toDate(ms: number | null): Date | null {
 export const UNREADABLE_ERROR_MESSAGE = 'the thrown value could not be read';
 
 /**
- * Converts anything thrown into plain error data that every backend can store. Never throws:
- * each field whose getter throws or is not a string falls back on its own, so a hostile or
+ * Converts anything thrown into plain error data that every backend can store. Each field is
+ * read on its own and falls back when its getter throws or is not a string, so a hostile or
  * broken error still ends the attempt as an ordinary failure.
  */
 export function serializeError(error: unknown): SerializedError {
@@ -98,7 +98,7 @@ function readField(value: object, key: string): unknown {
   }
 }
 
-/** A string for `value`: itself when a string, String(value) when that works, else null. */
+/** Returns `value` when it is a string, else String(value) when that works, else null. */
 function textOf(value: unknown): string | null {
   if (typeof value === 'string') return value;
   if (value === undefined) return '';

@@ -442,11 +442,11 @@ async function sendAgain(
     const waitMs = delayMs * (0.5 + Math.random() / 2);
     const deadline = Math.min(retryDeadline, active.leaseDeadline);
     if (abandoned || Date.now() + waitMs >= deadline) {
-      const why = abandoned ? 'the worker is stopping' : 'its lease expires';
+      const reason = abandoned ? 'the worker is stopping' : 'its lease expires';
       logger.error(
         { err: error, tries: failures },
         `Failed to store the outcome of run ${run.id} (attempt ${run.attempt}) after ` +
-          `${failures} tries; giving up because ${why}. The run is retried once its lease ` +
+          `${failures} tries; giving up because ${reason}. The run is retried once its lease ` +
           `expires: ${errorMessage(error)}`,
       );
       return null;

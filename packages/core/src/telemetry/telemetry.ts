@@ -142,8 +142,8 @@ export class Telemetry {
    */
   #tracingOff(): boolean {
     if (this.#tracerProvider !== undefined) return false;
-    // NOTE: ProxyTracerProvider is marked deprecated in @opentelemetry/api 1.10 (to be removed
-    // in its next major); its `getDelegateTracer` is the API's own test for a registered SDK.
+    // NOTE: ProxyTracerProvider is marked deprecated in @opentelemetry/api 1.10, to be removed
+    // in its next major. Its `getDelegateTracer` is how the API itself finds a registered SDK.
     const global = trace.getTracerProvider();
     return (
       global instanceof ProxyTracerProvider &&

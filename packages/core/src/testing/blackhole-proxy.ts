@@ -91,3 +91,26 @@ export class BlackholeProxy {
     upstream.pipe(client);
   }
 }
+
+/**
+ * Returns what `promise` resolves to, or fails with a message naming `description` when it has
+ * not settled within `ms`.
+ */
+export async function settleWithin<T>(
+  description: string,
+  promise: Promise<T>,
+  ms: number,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${description} did not return within ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

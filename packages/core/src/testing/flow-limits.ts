@@ -22,7 +22,7 @@ export function describeFlowLimits(options: ConformanceOptions): void {
   describe(`${options.name} flow: limits`, () => {
     const harness = useRuntimeHarness(options);
 
-    it('a limit for a job this client does not know is stored with one warning', async () => {
+    it('unknown job limit warns once', async () => {
       const known = defineJob({
         name: 'conformance.limits-known',
         input: Type.Object({}),

@@ -95,23 +95,23 @@ export function describeRuntimeOutcomes(options: ConformanceOptions): void {
       });
       // One slot: handlers go on while every outcome waits at the gate, up to the cap of
       // unstored outcomes, plus the one running handler.
-      const held = 1 + maxUnstoredOutcomes(1, 0);
+      const heldCount = 1 + maxUnstoredOutcomes(1, 0);
       const runs = await zap.enqueueMany(
-        Array.from({ length: held + 2 }, (_, n) => ({ job, input: { n } })),
+        Array.from({ length: heldCount + 2 }, (_, n) => ({ job, input: { n } })),
       );
       await zap.createWorker({ ...FAST_WORKER, concurrency: 1 }).start();
 
-      await waitFor(`${held} handlers`, () => started.length >= held);
+      await waitFor(`${heldCount} handlers`, () => started.length >= heldCount);
       expect((await zap.getRun(runs[0]!.runId))?.state).toBe('running');
       // The cap is reached, so no further claim happens until outcomes are stored.
       await sleep(300);
-      expect(started).toHaveLength(held);
+      expect(started).toHaveLength(heldCount);
 
       gate.resolve();
       for (const { runId } of runs) {
         expect((await waitForState(zap, runId, ['completed', 'failed'])).state).toBe('completed');
       }
-      expect(started).toHaveLength(held + 2);
+      expect(started).toHaveLength(heldCount + 2);
     });
 
     it('graceful stop waits for unstored outcomes', async () => {
