@@ -6,10 +6,13 @@
 //   PROFILE=cpu.cpuprofile node profile/processing.mjs zapjobs-pg
 //   HEAP_PROFILE=heap.heapprofile node profile/processing.mjs zapjobs-pg
 //
+// The line printed at the end also gives the CPU time of the server's processes on this machine
+// (postgres or redis-server, read from /proc, in clock ticks of 10 ms) over the same phase.
+//
 // ZAPJOBS_PG_URL and ZAPJOBS_REDIS_URL choose the servers (default: the local ones); each run
 // uses a fresh schema or key prefix and removes it at the end. PREFETCH sets the ZapJobs
 // worker's prefetch (default 500, as the bench's fast configuration).
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 
 const PG_URL = process.env.ZAPJOBS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -173,18 +176,41 @@ if (prepared === null) {
   process.exit(2);
 }
 
+/** CPU time in ms of every local process with this command name, from /proc (Linux only). */
+function processCpuMs(command) {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (name !== command) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the command name.
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process ended while being read.
+    }
+  }
+  return ticks * 10;
+}
+
+const serverCommand = system === 'zapjobs-redis' ? 'redis-server' : 'postgres';
 const session = await startProfiling();
+const serverCpuBefore = processCpuMs(serverCommand);
 const cpuBefore = process.cpuUsage();
 const startedAt = performance.now();
 await prepared.start();
 await finished;
 const elapsedMs = performance.now() - startedAt;
 const cpu = process.cpuUsage(cpuBefore);
+const serverCpuMs = processCpuMs(serverCommand) - serverCpuBefore;
 await stopProfiling(session);
 await prepared.stop();
 
 const cpuPerJobUs = (cpu.user + cpu.system) / jobs;
 console.log(
   `${system}: ${jobs} jobs in ${elapsedMs.toFixed(0)} ms, ` +
-    `${Math.round(jobs / (elapsedMs / 1_000))} jobs/s, worker CPU ${cpuPerJobUs.toFixed(1)} µs/job`,
+    `${Math.round(jobs / (elapsedMs / 1_000))} jobs/s, worker CPU ${cpuPerJobUs.toFixed(1)} µs/job, ` +
+    `${serverCommand} CPU ${((serverCpuMs * 1_000) / jobs).toFixed(1)} µs/job`,
 );

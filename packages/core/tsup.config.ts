@@ -16,9 +16,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
-  // Keeps class names: an error class that refers to itself would otherwise be renamed
-  // (`_QuotaExceededError`), and errors take their `name` from their class.
-  keepNames: true,
   // The OpenTelemetry SDK is used only by the conformance tests and stays out of the bundle.
   external: ['vitest', /^@opentelemetry\//],
 });

@@ -172,6 +172,7 @@ export class Worker {
           onRunFinished: (runId, state) => {
             if (state === 'cancelled') this.notifyCancelled(runId);
           },
+          finishedStates: ['cancelled'],
         }),
       );
     } catch (error) {
@@ -474,18 +475,22 @@ export class Worker {
     const { run } = active;
     this.#runningHandlers++;
     const discardReason = () => (active.discarded ? active.abort.reason : undefined);
+    const ended = () => {
+      this.#handlerFinished(active);
+      this.#active.delete(run.leaseToken);
+      this.#wake.notify();
+    };
     const settled = this.#internals.telemetry
       .traceAttempt(run, this.id, discardReason, () => executeAttempt(this.#env, active))
-      .catch((error: unknown) => {
-        this.#logger.error(
-          { err: error, runId: run.id },
-          `Attempt ${run.attempt} of run ${run.id} ended with an internal error: ${errorMessage(error)}`,
-        );
-      })
-      .finally(() => {
-        this.#handlerFinished(active);
-        this.#active.delete(run.leaseToken);
-        this.#wake.notify();
+      .then(ended, (error: unknown) => {
+        try {
+          this.#logger.error(
+            { err: error, runId: run.id },
+            `Attempt ${run.attempt} of run ${run.id} ended with an internal error: ${errorMessage(error)}`,
+          );
+        } finally {
+          ended();
+        }
       });
     this.#active.set(run.leaseToken, { active, settled });
   }

@@ -134,6 +134,42 @@ describe.skipIf(!reachable)('LISTEN connection', () => {
     await zap.close();
   });
 
+  it('a listener that names its finished states skips lists without them', async () => {
+    const storage = openStorage();
+    await storage.migrate();
+    const everything: string[] = [];
+    const cancellations: string[] = [];
+    await storage.subscribe({
+      onRunFinished: (runId, state) => everything.push(`${runId}:${state}`),
+    });
+    await storage.subscribe({
+      onRunFinished: (runId, state) => cancellations.push(`${runId}:${state}`),
+      finishedStates: ['cancelled'],
+    });
+
+    const done = newRun();
+    await storage.insertRuns([done]);
+    const [claimed] = await storage.claim({
+      workerId: 'w1',
+      queues: ['default'],
+      limit: 1,
+      leaseMs: 30_000,
+    });
+    const request = { runId: claimed!.id, leaseToken: claimed!.leaseToken, output: 'null' };
+    expect(await storage.complete([request])).toEqual([true]);
+    await waitFor('the completion notice', () => everything.includes(`${done.id}:completed`));
+
+    const cancelled = newRun();
+    await storage.insertRuns([cancelled]);
+    await storage.cancel(cancelled.id);
+    await waitFor('the cancellation notice', () =>
+      cancellations.includes(`${cancelled.id}:cancelled`),
+    );
+    expect(everything).toContain(`${cancelled.id}:cancelled`);
+    // The completion came in a list of its own, which names no cancelled run.
+    expect(cancellations).toEqual([`${cancelled.id}:cancelled`]);
+  });
+
   it('last unsubscribe closes the listener', async () => {
     const storage = openStorage();
     await storage.migrate();

@@ -5,9 +5,8 @@
 import type { JobContext } from '../context.js';
 import { LeaseLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ClaimedRun } from '../storage/contract.js';
-import type { AttemptAbort } from './attempt-abort.js';
 import type { ActiveRun, ExecutionEnv } from './execution.js';
+import type { RunLogRecorder } from './run-logger.js';
 import { parsePayload, serializePayload } from './serialize.js';
 import { callStorage } from './storage-call.js';
 
@@ -15,78 +14,27 @@ import { callStorage } from './storage-call.js';
 export const CHECKPOINT_STATE_KEY = 'checkpoint';
 
 /**
- * `flushLogs` resolves once the log lines written so far are stored. Progress and checkpoint
- * writes wait for it, so a run's history keeps the order in which the handler wrote it.
+ * Builds the context of one attempt. Progress and checkpoint writes first wait for the log
+ * lines written so far to be stored (`recorder`), so a run's history keeps the order in which
+ * the handler wrote it.
  */
 export function buildContext(
   env: ExecutionEnv,
   active: ActiveRun,
   logger: Logger,
-  flushLogs: () => Promise<void>,
+  recorder: RunLogRecorder | null,
 ): JobContext {
-  const { run, lease, abort } = active;
-  const { storage, maxPayloadBytes } = env.internals;
-
-  const leaseLost = (): LeaseLostError => {
-    const error = new LeaseLostError(run.id);
-    env.loseLease(active, error);
-    return error;
-  };
-
-  return new AttemptContext(run, logger, abort, {
-    async progress(value: unknown): Promise<void> {
-      const serialized = serializePayload(value, {
-        what: `Progress of run ${run.id}`,
-        root: 'progress',
-        maxBytes: maxPayloadBytes,
-      });
-      await flushLogs();
-      const held = await callStorage(storage, 'setProgress', () =>
-        storage.setProgress(lease, serialized),
-      );
-      if (!held) throw leaseLost();
-    },
-
-    async saveCheckpoint(value: unknown): Promise<void> {
-      const serialized = serializePayload(value, {
-        what: `Checkpoint of run ${run.id}`,
-        root: 'checkpoint',
-        maxBytes: maxPayloadBytes,
-      });
-      await flushLogs();
-      const held = await callStorage(storage, 'putState', () =>
-        storage.putState(run.id, CHECKPOINT_STATE_KEY, serialized, { lease }),
-      );
-      if (!held) throw leaseLost();
-      if (run.historyLevel === 'full') {
-        const sizeBytes = Buffer.byteLength(serialized, 'utf8');
-        void env.events
-          .append({
-            runId: run.id,
-            type: 'checkpoint',
-            attempt: run.attempt,
-            data: JSON.stringify({ sizeBytes }),
-          })
-          .catch(() => undefined);
-      }
-    },
-
-    async loadCheckpoint<T = unknown>(): Promise<T | undefined> {
-      const stored = await callStorage(storage, 'getState', () =>
-        storage.getState(run.id, CHECKPOINT_STATE_KEY),
-      );
-      return stored === null ? undefined : (parsePayload(stored) as T);
-    },
-  });
+  return new AttemptContext(env, active, logger, recorder);
 }
 
 type ContextMethods = Pick<JobContext, 'progress' | 'saveCheckpoint' | 'loadCheckpoint'>;
 
 /**
- * Context of one attempt. Its fields and methods are own properties, so a handler may
- * destructure them. `signal` is an accessor of the class, and the signal is created on first
- * read (see AttemptAbort). An object literal with accessors would get a hidden class of its
- * own for every attempt.
+ * Context of one attempt. Its fields are own properties; `signal` and the methods are accessors
+ * of the class, which a handler may still destructure. The signal is created on first read (see
+ * AttemptAbort), and each method is bound to the attempt on first read, so an attempt that
+ * reads neither allocates neither. An object literal with accessors would get a hidden class of
+ * its own for every attempt.
  */
 class AttemptContext implements JobContext {
   runId: string;
@@ -96,12 +44,20 @@ class AttemptContext implements JobContext {
   attempt: number;
   maxAttempts: number;
   logger: Logger;
-  progress: ContextMethods['progress'];
-  saveCheckpoint: ContextMethods['saveCheckpoint'];
-  loadCheckpoint: ContextMethods['loadCheckpoint'];
-  readonly #abort: AttemptAbort;
+  readonly #env: ExecutionEnv;
+  readonly #active: ActiveRun;
+  readonly #recorder: RunLogRecorder | null;
+  #progress: ContextMethods['progress'] | null = null;
+  #saveCheckpoint: ContextMethods['saveCheckpoint'] | null = null;
+  #loadCheckpoint: ContextMethods['loadCheckpoint'] | null = null;
 
-  constructor(run: ClaimedRun, logger: Logger, abort: AttemptAbort, methods: ContextMethods) {
+  constructor(
+    env: ExecutionEnv,
+    active: ActiveRun,
+    logger: Logger,
+    recorder: RunLogRecorder | null,
+  ) {
+    const { run } = active;
     this.runId = run.id;
     this.job = run.job;
     this.queue = run.queue;
@@ -109,26 +65,124 @@ class AttemptContext implements JobContext {
     this.attempt = run.attempt;
     this.maxAttempts = run.maxAttempts;
     this.logger = logger;
-    this.progress = methods.progress;
-    this.saveCheckpoint = methods.saveCheckpoint;
-    this.loadCheckpoint = methods.loadCheckpoint;
-    this.#abort = abort;
+    this.#env = env;
+    this.#active = active;
+    this.#recorder = recorder;
   }
 
   get signal(): AbortSignal {
-    return this.#abort.signal;
+    return this.#active.abort.signal;
   }
 
   /**
    * Replaces the signal, as a plugin may (an extender returning `signal`, a wrapper assigning
-   * it). The replacement becomes an own field.
+   * it). The replacement becomes an own field; the method setters below do the same.
    */
   set signal(value: AbortSignal) {
-    Object.defineProperty(this, 'signal', {
-      value,
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
+    defineOwn(this, 'signal', value);
   }
+
+  get progress(): ContextMethods['progress'] {
+    this.#progress ??= (value) => setProgress(this.#env, this.#active, this.#recorder, value);
+    return this.#progress;
+  }
+
+  set progress(value: ContextMethods['progress']) {
+    defineOwn(this, 'progress', value);
+  }
+
+  get saveCheckpoint(): ContextMethods['saveCheckpoint'] {
+    this.#saveCheckpoint ??= (value) =>
+      saveCheckpoint(this.#env, this.#active, this.#recorder, value);
+    return this.#saveCheckpoint;
+  }
+
+  set saveCheckpoint(value: ContextMethods['saveCheckpoint']) {
+    defineOwn(this, 'saveCheckpoint', value);
+  }
+
+  get loadCheckpoint(): ContextMethods['loadCheckpoint'] {
+    this.#loadCheckpoint ??= <T = unknown>() => loadCheckpoint<T>(this.#env, this.#active);
+    return this.#loadCheckpoint;
+  }
+
+  set loadCheckpoint(value: ContextMethods['loadCheckpoint']) {
+    defineOwn(this, 'loadCheckpoint', value);
+  }
+}
+
+function defineOwn(target: object, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
+}
+
+async function setProgress(
+  env: ExecutionEnv,
+  active: ActiveRun,
+  recorder: RunLogRecorder | null,
+  value: unknown,
+): Promise<void> {
+  const { run, lease } = active;
+  const { storage, maxPayloadBytes } = env.internals;
+  const serialized = serializePayload(value, {
+    what: `Progress of run ${run.id}`,
+    root: 'progress',
+    maxBytes: maxPayloadBytes,
+  });
+  await recorder?.flush();
+  const held = await callStorage(storage, 'setProgress', () =>
+    storage.setProgress(lease, serialized),
+  );
+  if (!held) throw leaseLost(env, active);
+}
+
+async function saveCheckpoint(
+  env: ExecutionEnv,
+  active: ActiveRun,
+  recorder: RunLogRecorder | null,
+  value: unknown,
+): Promise<void> {
+  const { run, lease } = active;
+  const { storage, maxPayloadBytes } = env.internals;
+  const serialized = serializePayload(value, {
+    what: `Checkpoint of run ${run.id}`,
+    root: 'checkpoint',
+    maxBytes: maxPayloadBytes,
+  });
+  await recorder?.flush();
+  const held = await callStorage(storage, 'putState', () =>
+    storage.putState(run.id, CHECKPOINT_STATE_KEY, serialized, { lease }),
+  );
+  if (!held) throw leaseLost(env, active);
+  if (run.historyLevel === 'full') {
+    const sizeBytes = Buffer.byteLength(serialized, 'utf8');
+    void env.events
+      .append({
+        runId: run.id,
+        type: 'checkpoint',
+        attempt: run.attempt,
+        data: JSON.stringify({ sizeBytes }),
+      })
+      .catch(() => undefined);
+  }
+}
+
+async function loadCheckpoint<T>(env: ExecutionEnv, active: ActiveRun): Promise<T | undefined> {
+  const { storage } = env.internals;
+  const { run } = active;
+  const stored = await callStorage(storage, 'getState', () =>
+    storage.getState(run.id, CHECKPOINT_STATE_KEY),
+  );
+  return stored === null ? undefined : (parsePayload(stored) as T);
+}
+
+/** Marks the attempt's lease lost, which aborts it, and returns the error to throw. */
+function leaseLost(env: ExecutionEnv, active: ActiveRun): LeaseLostError {
+  const error = new LeaseLostError(active.run.id);
+  env.loseLease(active, error);
+  return error;
 }

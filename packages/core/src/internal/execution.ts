@@ -162,13 +162,15 @@ export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Prom
   const job = env.internals.registry.get(run.job);
   const { settings, metadata } =
     run.metadata === null ? NO_METADATA : splitStoredMetadata(safeParse(run.metadata));
-  const outcome =
+  const pending =
     job === undefined
       ? {
           kind: 'failed' as const,
           error: new UnknownJobError(run.job, env.internals.registry.names()),
         }
-      : await runHandler(env, active, job, settings, metadata, logger, recorder);
+      : runHandler(env, active, job, settings, metadata, logger, recorder);
+  // A handler that returns a value without a promise is settled without waiting.
+  const outcome = pending instanceof Promise ? await pending : pending;
 
   const durationMs = Date.now() - startedAt;
   env.handlerFinished(active);
@@ -191,7 +193,12 @@ export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Prom
   }
 }
 
-async function runHandler(
+/**
+ * Runs the handler. Returns the outcome itself when the handler returned a value that is not
+ * a promise (nothing can abort an attempt while it runs synchronously), else a promise of it
+ * that settles when the handler does or the attempt is aborted, whichever comes first.
+ */
+function runHandler(
   env: ExecutionEnv,
   active: ActiveRun,
   job: AnyJob,
@@ -199,17 +206,37 @@ async function runHandler(
   metadata: Record<string, unknown> | null,
   logger: Logger,
   recorder: RunLogRecorder | null,
+): Outcome | Promise<Outcome> {
+  const calledAt = Date.now();
+  let execution: unknown;
+  try {
+    if (settings.inputFromParent === true) checkInputFromParent(job, active.run);
+    execution = invoke(env, active, job, metadata, logger, recorder);
+  } catch (error) {
+    return { kind: 'failed', error };
+  }
+  if (!isThenable(execution)) return prepareOutput(env, job, execution);
+  const timeoutMs = settings.timeoutMs ?? job.defaults?.timeoutMs;
+  // The timeout counts from the call, so the handler's synchronous start is included.
+  const remainingMs =
+    timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (Date.now() - calledAt));
+  return awaitHandler(env, active, job, execution, timeoutMs, remainingMs);
+}
+
+async function awaitHandler(
+  env: ExecutionEnv,
+  active: ActiveRun,
+  job: AnyJob,
+  execution: PromiseLike<unknown>,
+  timeoutMs: number | undefined,
+  remainingMs: number | undefined,
 ): Promise<Outcome> {
   const { run, abort } = active;
-  const timeoutMs = settings.timeoutMs ?? job.defaults?.timeoutMs;
   const timer =
     timeoutMs === undefined
       ? null
-      : setTimeout(() => abort.abort(new JobTimeoutError(run.job, timeoutMs)), timeoutMs);
-
+      : setTimeout(() => abort.abort(new JobTimeoutError(run.job, timeoutMs)), remainingMs);
   try {
-    if (settings.inputFromParent === true) checkInputFromParent(job, run);
-    const execution = invoke(env, active, job, metadata, logger, recorder);
     // Rejects as soon as the attempt is aborted, so it ends on time even when the handler
     // ignores its signal.
     const output = await new Promise((resolve, reject) => {
@@ -225,6 +252,11 @@ async function runHandler(
   }
 }
 
+/**
+ * Calls the handler through the plugin wrappers and context extenders. Without either, returns
+ * what the handler returned and lets a synchronous throw propagate; otherwise returns a
+ * promise.
+ */
 function invoke(
   env: ExecutionEnv,
   active: ActiveRun,
@@ -232,9 +264,13 @@ function invoke(
   metadata: Record<string, unknown> | null,
   logger: Logger,
   recorder: RunLogRecorder | null,
-): Promise<unknown> {
+): unknown {
   const { run } = active;
   const input = JSON.parse(run.input) as unknown;
+  const ctx = buildContext(env, active, runLogger(logger, recorder), recorder);
+  const { extenders, wrappers } = env.internals.hooks;
+  if (extenders.length === 0 && wrappers.length === 0) return job.handler(input, ctx);
+
   const info: ExecutionInfo = {
     job,
     input,
@@ -245,11 +281,6 @@ function invoke(
     tenantId: run.tenantId,
     metadata,
   };
-  const flushLogs = () => recorder?.flush() ?? Promise.resolve();
-  const ctx = buildContext(env, active, runLogger(logger, recorder), flushLogs);
-  const { extenders } = env.internals.hooks;
-
-  const wrappers = env.internals.hooks.wrappers;
   const call = (index: number): Promise<unknown> => {
     const wrapper = wrappers[index];
     if (wrapper === undefined) {
@@ -273,6 +304,14 @@ function invoke(
   };
   if (extenders.length === 0) return call(0);
   return extendContext(ctx, info, extenders).then(() => call(0));
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 /** Merges what each context extender returns into `ctx`, in registration order. */
@@ -314,13 +353,18 @@ async function storeCompletion(
   durationMs: number,
 ): Promise<void> {
   const { run, lease } = active;
-  const sent = await sendOutcome(env, active, logger, () =>
-    env.completes.add({
-      runId: lease.runId,
-      leaseToken: lease.leaseToken,
-      output: outcome.serialized,
-    }),
-  );
+  const request: CompleteRequest = {
+    runId: lease.runId,
+    leaseToken: lease.leaseToken,
+    output: outcome.serialized,
+  };
+  // sendOutcome, unrolled for the first try: this runs once per completed attempt.
+  let sent: SendResult | null;
+  try {
+    sent = (await env.completes.add(request)) ? STORED_FIRST_TRY : NOT_STORED_FIRST_TRY;
+  } catch (error) {
+    sent = await sendAgain(env, active, logger, () => env.completes.add(request), error);
+  }
   if (sent === null) return;
   // A try that reported an error may have committed, so a retry finds the lease gone.
   const stored = sent.stored || (sent.retried && (await completedEarlier(env, run)));

@@ -550,6 +550,12 @@ export interface StorageListener {
   onWork?(queues: readonly string[] | null): void;
   /** A run reached a terminal state. */
   onRunFinished?(runId: string, state: RunState): void;
+  /**
+   * The terminal states `onRunFinished` is wanted for; absent means every state. A storage may
+   * use it to skip decoding the others (a worker waits only for cancellations), and may still
+   * deliver them.
+   */
+  finishedStates?: readonly RunState[];
   /** A signal was delivered to a run. */
   onSignal?(runId: string, name: string): void;
 }

@@ -27,6 +27,11 @@ abstract class TenancyError extends ZapJobsError {
 
 const codeOfClass = new Map<unknown, TenancyErrorCode>();
 
+/**
+ * Whether `value` carries the code of `errorClass`. The classes pass `this` rather than their
+ * own name: a class that names itself in its body is renamed by the bundler
+ * (`_QuotaExceededError`), and an error takes its `name` from its class.
+ */
 function matchesCode(errorClass: unknown, value: unknown): boolean {
   return value instanceof ZapJobsError && (value.code as string) === codeOfClass.get(errorClass);
 }
@@ -43,7 +48,8 @@ export class TenantSuspendedError extends TenancyError {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return matchesCode(TenantSuspendedError, value);
+    // biome-ignore lint/complexity/noThisInStatic: the class itself, named without its name.
+    return matchesCode(this, value);
   }
 }
 
@@ -59,7 +65,8 @@ export class TenantDeletedError extends TenancyError {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return matchesCode(TenantDeletedError, value);
+    // biome-ignore lint/complexity/noThisInStatic: the class itself, named without its name.
+    return matchesCode(this, value);
   }
 }
 
@@ -74,7 +81,8 @@ export class TenantNotFoundError extends TenancyError {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return matchesCode(TenantNotFoundError, value);
+    // biome-ignore lint/complexity/noThisInStatic: the class itself, named without its name.
+    return matchesCode(this, value);
   }
 }
 
@@ -124,7 +132,8 @@ export class QuotaExceededError extends TenancyError {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return matchesCode(QuotaExceededError, value);
+    // biome-ignore lint/complexity/noThisInStatic: the class itself, named without its name.
+    return matchesCode(this, value);
   }
 }
 

@@ -283,6 +283,49 @@ export function describeRuntimeBasics(options: ConformanceOptions): void {
       expect(quietTypes).toContain('completed');
     });
 
+    it('handlers may destructure the context and return a value, promise or thenable', async () => {
+      const destructuring = defineJob({
+        name: 'conformance.destructure',
+        input: Type.Object({}),
+        output: Type.Object({ loaded: Type.Unknown(), aborted: Type.Boolean() }),
+        handler: async (_input, { progress, saveCheckpoint, loadCheckpoint, signal, runId }) => {
+          await saveCheckpoint({ runId });
+          await progress(1);
+          return { loaded: await loadCheckpoint(), aborted: signal.aborted };
+        },
+      });
+      const plain = defineJob({
+        name: 'conformance.plain-value',
+        input: Type.Object({}),
+        output: Type.Number(),
+        handler: () => 3,
+      });
+      const thenable = defineJob({
+        name: 'conformance.thenable',
+        input: Type.Object({}),
+        output: Type.Number(),
+        // Not a Promise: a thenable, which settles later through its `then`.
+        handler: () =>
+          ({
+            // biome-ignore lint/suspicious/noThenProperty: the test needs a thenable.
+            then(resolve: (value: number) => void) {
+              setTimeout(() => resolve(7), 5);
+            },
+          }) as unknown as Promise<number>,
+      });
+      const { zap } = await harness.client({ jobs: [destructuring, plain, thenable] });
+      const first = await zap.enqueue(destructuring, {});
+      const second = await zap.enqueue(plain, {});
+      const third = await zap.enqueue(thenable, {});
+      await zap.createWorker(FAST_WORKER).start();
+
+      const run = await waitForState(zap, first.runId, ['completed']);
+      expect(run.output).toEqual({ loaded: { runId: first.runId }, aborted: false });
+      expect(run.progress).toBe(1);
+      expect((await waitForState(zap, second.runId, ['completed'])).output).toBe(3);
+      expect((await waitForState(zap, third.runId, ['completed'])).output).toBe(7);
+    });
+
     it('delayed run starts after its delay', async () => {
       const { zap } = await harness.client({ jobs: [add] });
       const { runId, state } = await zap.enqueue(add, { a: 1, b: 1 }, { delayMs: 400 });

@@ -211,9 +211,11 @@ export class Notifier {
 
   /** Dispatches 'id:state,id:state,...'; run ids are UUIDs, so neither separator occurs in them. */
   private dispatchFinished(list: string): void {
-    // Waiters and workers (for cancellations) listen for finished runs; a process without
-    // either skips the parsing.
-    const listeners = [...this.listeners].filter((listener) => listener.onRunFinished);
+    // Waiters and workers (for cancellations) listen for finished runs. A listener that names
+    // its states gets only those, and a list that names none of them is not parsed for it.
+    const listeners = [...this.listeners].filter(
+      (listener) => listener.onRunFinished !== undefined && mayWant(listener, list),
+    );
     if (listeners.length === 0) return;
     for (const entry of list.split(',')) {
       const separator = entry.lastIndexOf(':');
@@ -221,6 +223,9 @@ export class Notifier {
       const runId = entry.slice(0, separator);
       const state = entry.slice(separator + 1) as RunState;
       for (const listener of listeners) {
+        if (listener.finishedStates !== undefined && !listener.finishedStates.includes(state)) {
+          continue;
+        }
         this.call('onRunFinished', () => listener.onRunFinished?.(runId, state));
       }
     }
@@ -269,4 +274,13 @@ async function endClient(client: pg.Client): Promise<void> {
   await Promise.race([client.end().catch(() => {}), late]);
   clearTimeout(timer);
   destroySocket(client);
+}
+
+/**
+ * Checks whether a finished list ('id:state,...') may name a state the listener wants. A
+ * listener without `finishedStates` wants every state.
+ */
+function mayWant(listener: StorageListener, list: string): boolean {
+  const states = listener.finishedStates;
+  return states === undefined || states.some((state) => list.includes(`:${state}`));
 }

@@ -82,7 +82,6 @@ export const CLAIM_COLUMNS = [
   'id',
   'job',
   'queue',
-  'state',
   'input',
   'output',
   'error',
@@ -94,8 +93,6 @@ export const CLAIM_COLUMNS = [
   'started_at',
   'first_started_at',
   'finished_at',
-  'lease_expires_at',
-  'worker_id',
   'progress',
   'group_id',
   'partition_key',
@@ -110,38 +107,65 @@ export const CLAIM_COLUMNS = [
 /**
  * Maps a claim row read as an array in {@link CLAIM_COLUMNS} order, followed by the run's burst
  * uses (null when it has none), which the claim functions build in the contract's shape.
+ * Every claim function sets the same three fields, so they are not read back: the state is
+ * `running`, the worker is the claiming one, and the lease expires `leaseMs` after
+ * `started_at`.
  */
-export function claimedRunFromValues(values: readonly unknown[]): ClaimedRun {
-  const error = values[6] as string | null;
+export function claimedRunFromValues(
+  values: readonly unknown[],
+  workerId: string,
+  leaseMs: number,
+): ClaimedRun {
+  const error = values[5] as string | null;
+  const startedAt = values[11] as number;
   return {
     id: values[0] as string,
     job: values[1] as string,
     queue: values[2] as string,
-    state: values[3] as RunState,
-    input: values[4] as string,
-    output: values[5] as string | null,
+    state: 'running',
+    input: values[3] as string,
+    output: values[4] as string | null,
     error: error === null ? null : (JSON.parse(error) as SerializedError),
-    priority: values[7] as number,
-    attempt: values[8] as number,
-    maxAttempts: values[9] as number,
-    runAt: values[10] as number,
-    createdAt: values[11] as number,
-    startedAt: values[12] as number | null,
-    firstStartedAt: values[13] as number | null,
-    finishedAt: values[14] as number | null,
-    leaseExpiresAt: values[15] as number | null,
-    workerId: values[16] as string | null,
-    progress: values[17] as string | null,
-    groupId: values[18] as string | null,
-    partitionKey: values[19] as string | null,
-    tenantId: values[20] as string | null,
-    uniqueKey: values[21] as string | null,
-    traceContext: values[22] as string | null,
-    historyLevel: values[23] as HistoryLevel,
-    metadata: values[24] as string | null,
-    leaseToken: (values[25] as string | null) ?? '',
-    bursts: (values[26] as BurstUse[] | null) ?? NO_BURSTS,
+    priority: values[6] as number,
+    attempt: values[7] as number,
+    maxAttempts: values[8] as number,
+    runAt: values[9] as number,
+    createdAt: values[10] as number,
+    startedAt,
+    firstStartedAt: values[12] as number | null,
+    finishedAt: values[13] as number | null,
+    leaseExpiresAt: startedAt + leaseMs,
+    workerId,
+    progress: values[14] as string | null,
+    groupId: values[15] as string | null,
+    partitionKey: values[16] as string | null,
+    tenantId: values[17] as string | null,
+    uniqueKey: values[18] as string | null,
+    traceContext: values[19] as string | null,
+    historyLevel: values[20] as HistoryLevel,
+    metadata: values[21] as string | null,
+    leaseToken: (values[22] as string | null) ?? '',
+    bursts: (values[23] as BurstUse[] | null) ?? NO_BURSTS,
   };
+}
+
+/**
+ * Encodes strings as a PostgreSQL text array literal, for a `$n::text[]` parameter. Every
+ * element is quoted, so spaces, commas and the word NULL stay text; only an element with a
+ * quote or a backslash needs escaping. pg's own array encoding runs two regular expressions
+ * over every element, and the completion statement encodes three arrays per batch.
+ */
+export function textArray(values: readonly string[]): string {
+  let literal = '{';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i] as string;
+    if (i > 0) literal += ',';
+    literal +=
+      value.indexOf('"') < 0 && value.indexOf('\\') < 0
+        ? `"${value}"`
+        : `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  }
+  return `${literal}}`;
 }
 
 /**

@@ -15,7 +15,7 @@ import type {
 } from '@zapjobs/core/storage';
 import { InvalidOptionError, StalledError } from '@zapjobs/core/storage';
 import { type Db, type Queryable, runQuery, toStorageError } from './db.js';
-import { claimedRunFromValues, encodeNewRuns } from './rows.js';
+import { claimedRunFromValues, encodeNewRuns, textArray } from './rows.js';
 import type { Statements } from './statements.js';
 
 /** Dependencies of the run operations: the pool wrapper and the schema's statements. */
@@ -116,13 +116,14 @@ export async function fireSchedule(
 export async function claim(ctx: RunContext, request: ClaimRequest): Promise<ClaimedRun[]> {
   const queues = [...new Set(request.queues)];
   if (queues.length === 0 || request.limit < 1) return [];
+  const leaseMs = Math.floor(request.leaseMs);
   const rows = await ctx.db.queryArrays('claim', ctx.st.claim, [
     request.workerId,
     queues,
     Math.floor(request.limit),
-    Math.floor(request.leaseMs),
+    leaseMs,
   ]);
-  return rows.map(claimedRunFromValues);
+  return rows.map((values) => claimedRunFromValues(values, request.workerId, leaseMs));
 }
 
 export async function heartbeat(
@@ -132,8 +133,8 @@ export async function heartbeat(
 ): Promise<string[]> {
   if (leases.length === 0) return [];
   const { rows } = await ctx.db.query<LeaseRow>('heartbeat', ctx.st.heartbeat, [
-    leases.map((lease) => lease.runId),
-    leases.map((lease) => lease.leaseToken),
+    textArray(leases.map((lease) => lease.runId)),
+    textArray(leases.map((lease) => lease.leaseToken)),
     Math.floor(leaseMs),
   ]);
   const stillHeld = fenced(leases, rows);
@@ -146,9 +147,9 @@ export async function complete(
 ): Promise<boolean[]> {
   if (requests.length === 0) return [];
   const { rows } = await ctx.db.query<LeaseRow>('complete', ctx.st.complete, [
-    requests.map((request) => request.runId),
-    requests.map((request) => request.leaseToken),
-    requests.map((request) => request.output),
+    textArray(requests.map((request) => request.runId)),
+    textArray(requests.map((request) => request.leaseToken)),
+    textArray(requests.map((request) => request.output)),
   ]);
   return fenced(requests, rows);
 }
@@ -156,9 +157,9 @@ export async function complete(
 export async function fail(ctx: RunContext, requests: readonly FailRequest[]): Promise<boolean[]> {
   if (requests.length === 0) return [];
   const { rows } = await ctx.db.query<LeaseRow>('fail', ctx.st.fail, [
-    requests.map((request) => request.runId),
-    requests.map((request) => request.leaseToken),
-    requests.map((request) => JSON.stringify(request.error)),
+    textArray(requests.map((request) => request.runId)),
+    textArray(requests.map((request) => request.leaseToken)),
+    textArray(requests.map((request) => JSON.stringify(request.error))),
     requests.map((request) =>
       request.retryDelayMs === null ? null : Math.max(0, Math.floor(request.retryDelayMs)),
     ),
@@ -169,8 +170,8 @@ export async function fail(ctx: RunContext, requests: readonly FailRequest[]): P
 export async function release(ctx: RunContext, leases: readonly LeaseRef[]): Promise<boolean[]> {
   if (leases.length === 0) return [];
   const { rows } = await ctx.db.query<LeaseRow>('release', ctx.st.release, [
-    leases.map((lease) => lease.runId),
-    leases.map((lease) => lease.leaseToken),
+    textArray(leases.map((lease) => lease.runId)),
+    textArray(leases.map((lease) => lease.leaseToken)),
   ]);
   return fenced(leases, rows);
 }
@@ -181,18 +182,15 @@ interface LeaseRow {
   lease_token: string;
 }
 
-function leaseKey(runId: string, leaseToken: string): string {
-  return `${runId}\u0000${leaseToken}`;
-}
-
 /**
  * Maps the leases a fenced batch found held back to one boolean per request. Matching on the
  * token as well as the id keeps a stale request for a run apart from a valid one in the same
- * batch.
+ * batch: a run has one lease at a time, so each id is held under one token at most.
  */
 function fenced(requests: readonly LeaseRef[], held: readonly LeaseRow[]): boolean[] {
-  const changed = new Set(held.map((row) => leaseKey(row.run_id, row.lease_token)));
-  return requests.map((request) => changed.has(leaseKey(request.runId, request.leaseToken)));
+  const heldTokens = new Map<string, string>();
+  for (const row of held) heldTokens.set(row.run_id, row.lease_token);
+  return requests.map((request) => heldTokens.get(request.runId) === request.leaseToken);
 }
 
 /**
