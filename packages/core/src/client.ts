@@ -42,7 +42,6 @@ import type { SchedulerOptions } from './schedules/types.js';
 import type { CancelResult, NewRun, RunState, Storage } from './storage/contract.js';
 import { checkTelemetryOptions, Telemetry, type TelemetryOptions } from './telemetry/telemetry.js';
 import { TenantAdmin } from './tenancy/admin.js';
-import { tenantScopeWrapper } from './tenancy/context.js';
 import { FairnessAdmin } from './tenancy/fairness.js';
 import { TenantClient, type TenantClientOptions } from './tenancy/tenant-client.js';
 import { Worker, type WorkerOptions } from './worker.js';
@@ -193,8 +192,6 @@ export class ZapJobs<Jobs extends AnyJob = any> {
       ensureReady: (operation) => this.#ensureReady(operation),
       enqueue: (job, input, enqueueOptions) => this.enqueue(job, input as never, enqueueOptions),
     });
-    // Outermost wrapper: handlers run with their run's tenant as the ambient tenant.
-    this.#hooks.wrappers.push(tenantScopeWrapper);
   }
 
   /**

@@ -23,6 +23,7 @@ import type {
   LeaseRef,
   SerializedError,
 } from '../storage/contract.js';
+import { needsRunTenantScope, runInRunTenantScope } from '../tenancy/context.js';
 import type { AttemptAbort } from './attempt-abort.js';
 import { computeBackoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import type { Batcher } from './batcher.js';
@@ -253,9 +254,9 @@ async function awaitHandler(
 }
 
 /**
- * Calls the handler through the plugin wrappers and context extenders. Without either, returns
- * what the handler returned and lets a synchronous throw propagate; otherwise returns a
- * promise.
+ * Calls the handler through the plugin wrappers and context extenders, inside the run's tenant
+ * scope, which is outermost. Without wrappers or extenders, returns what the handler returned
+ * and lets a synchronous throw propagate; otherwise returns a promise.
  */
 function invoke(
   env: ExecutionEnv,
@@ -268,9 +269,25 @@ function invoke(
   const { run } = active;
   const input = JSON.parse(run.input) as unknown;
   const ctx = buildContext(env, active, runLogger(logger, recorder), recorder);
+  if (!needsRunTenantScope(run.tenantId))
+    return callHandler(env, active, job, input, ctx, metadata);
+  return runInRunTenantScope(run.tenantId, () =>
+    callHandler(env, active, job, input, ctx, metadata),
+  );
+}
+
+function callHandler(
+  env: ExecutionEnv,
+  active: ActiveRun,
+  job: AnyJob,
+  input: unknown,
+  ctx: JobContext,
+  metadata: Record<string, unknown> | null,
+): unknown {
   const { extenders, wrappers } = env.internals.hooks;
   if (extenders.length === 0 && wrappers.length === 0) return job.handler(input, ctx);
 
+  const { run } = active;
   const info: ExecutionInfo = {
     job,
     input,

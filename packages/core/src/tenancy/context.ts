@@ -38,20 +38,19 @@ export function currentTenantId(): string | undefined {
 }
 
 /**
- * Execution wrapper that runs each handler, and the wrappers inside it, with the run's tenant
- * as the ambient tenant. For a run without a tenant it opens a scope without a tenant only when
- * a tenant is ambient around the worker, so the handler does not inherit it. Otherwise it opens
- * no scope.
+ * Whether a handler of a run with this tenant needs a scope of its own: for a run with a tenant,
+ * and for a run without one while a tenant is ambient around the worker, so the handler does not
+ * inherit it. Skipping the scope otherwise keeps AsyncLocalStorage and its per-promise cost on
+ * Node 20 out of processes that use no tenants.
  */
-export function tenantScopeWrapper(
-  _ctx: unknown,
-  next: () => Promise<unknown>,
-  info: { tenantId: string | null },
-): Promise<unknown> {
-  const storage = scopeStorage();
-  // Without a tenant on the run or around the worker, there is nothing to hide or set. Skipping
-  // the scope keeps AsyncLocalStorage and its per-promise cost on Node 20 out of processes that
-  // use no tenants.
-  if (info.tenantId === null && (storage.getStore()?.tenantId ?? null) === null) return next();
-  return storage.run({ tenantId: info.tenantId }, next);
+export function needsRunTenantScope(tenantId: string | null): boolean {
+  return tenantId !== null || (scopeStorage().getStore()?.tenantId ?? null) !== null;
+}
+
+/**
+ * Runs `fn`, a run's handler and the execution wrappers around it, with the run's tenant as the
+ * ambient tenant. Returns what `fn` returns.
+ */
+export function runInRunTenantScope<T>(tenantId: string | null, fn: () => T): T {
+  return scopeStorage().run({ tenantId }, fn);
 }
