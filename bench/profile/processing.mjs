@@ -11,7 +11,8 @@
 //
 // ZAPJOBS_PG_URL and ZAPJOBS_REDIS_URL choose the servers (default: the local ones); each run
 // uses a fresh schema or key prefix and removes it at the end. PREFETCH sets the ZapJobs
-// worker's prefetch (default 500, as the bench's fast configuration).
+// worker's prefetch (default 500, as the bench's fast configuration); REMOVE_ON_COMPLETE=1 gives
+// the job removeOnComplete, which deletes each run when it completes.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 
@@ -82,7 +83,7 @@ async function prepareZapjobs(backend) {
     name: 'noop',
     input: Type.Object({ index: Type.Number() }),
     output: Type.Null(),
-    defaults: { historyLevel: 'off' },
+    defaults: { historyLevel: 'off', removeOnComplete: process.env.REMOVE_ON_COMPLETE === '1' },
     handler: () => {
       handle();
       return null;

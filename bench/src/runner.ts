@@ -149,15 +149,23 @@ async function runProcessPhase(
   const startSignalAt = nowMs();
   let endAt: number;
   let remaining: number;
+  let executedAt: number | null = null;
 
   for (;;) {
     group.check();
     const firstStartAt = group.firstStartAt;
     const elapsed = nowMs() - (firstStartAt ?? startSignalAt);
     if (group.executed >= total) {
+      if (executedAt === null) {
+        executedAt = nowMs();
+        trace(
+          `every handler ran, ${(executedAt - (firstStartAt ?? startSignalAt)).toFixed(0)} ms after the first`,
+        );
+      }
       remaining = await adapter.remaining();
       if (remaining === 0) {
         endAt = nowMs();
+        trace(`store showed none remaining ${(endAt - executedAt).toFixed(0)} ms later`);
         break;
       }
     }

@@ -454,6 +454,16 @@ export class ZapJobs<Jobs extends AnyJob = any> {
     options?: EnqueueAndWaitOptions,
   ): Promise<unknown> {
     const { wait, enqueue } = splitEnqueueAndWaitOptions(options);
+    const definition = typeof job === 'string' ? this.#registry.get(job) : job;
+    const remove = enqueue?.removeOnComplete ?? definition?.defaults?.removeOnComplete;
+    if (remove === true) {
+      throw new InvalidOptionError(
+        'removeOnComplete',
+        remove,
+        'false for enqueueAndWait, since a run removed when it completes leaves no output to ' +
+          'wait for; pass removeOnComplete: false, or enqueue without waiting',
+      );
+    }
     const { runId } = await this.enqueue(job as AnyJob, input as never, enqueue);
     return this.#relay.wait(runId, wait);
   }

@@ -185,7 +185,11 @@ export class RunNotFoundError extends ZapJobsError {
   readonly runId: string;
 
   constructor(runId: string) {
-    super('RUN_NOT_FOUND', `Run "${runId}" not found. It may never have existed or been purged.`);
+    super(
+      'RUN_NOT_FOUND',
+      `Run "${runId}" not found. It may never have existed, or been purged or removed when it ` +
+        'completed (removeOnComplete).',
+    );
     this.runId = runId;
   }
 }

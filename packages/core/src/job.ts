@@ -31,6 +31,13 @@ export interface JobDefaults {
   timeoutMs?: number;
   /** History the run records: `full`, `lifecycle` or `off`. Default `full`. */
   historyLevel?: HistoryLevel;
+  /**
+   * Deletes the run, with its events and state values, when it completes, instead of keeping
+   * it as `completed`. Afterwards `getRun` returns null and the history has nothing of it, so
+   * `enqueueAndWait` rejects such runs. A run that other runs depend on or that belongs to a
+   * group is kept, and so is a run that fails. Default false.
+   */
+  removeOnComplete?: boolean;
 }
 
 /** Options of {@link defineJob}. */

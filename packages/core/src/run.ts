@@ -71,6 +71,8 @@ export interface EnqueueOptions {
   metadata?: Record<string, unknown>;
   /** History the run records: `full` (default), `lifecycle` or `off`. */
   historyLevel?: HistoryLevel;
+  /** Deletes the run when it completes; see `JobDefaults.removeOnComplete`. */
+  removeOnComplete?: boolean;
   /** A backend-specific transaction to enqueue in, such as a `pg` client inside BEGIN. */
   transaction?: unknown;
 }

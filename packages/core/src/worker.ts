@@ -74,6 +74,9 @@ export class Worker {
   readonly #buffered = new Set<ActiveRun>();
   /** Entries of `#active` whose handler has not finished; each takes a concurrency slot. */
   #runningHandlers = 0;
+  /** Set while #startBuffered starts runs, and while a later pass of it is scheduled. */
+  #startingRuns = false;
+  #startScheduled = false;
   /** Aborted when a stop gives up on outcomes that are still being stored. */
   #storingAbandoned = new AbortController();
 
@@ -395,12 +398,14 @@ export class Worker {
   async #claimLoop(): Promise<void> {
     const { queues, concurrency, prefetch, leaseMs, pollIntervalMs } = this.options;
     while (this.#state === 'running') {
-      this.#startBuffered(concurrency);
+      this.#startBuffered();
       const free = Math.max(0, this.#freeSlots(concurrency));
       const room = prefetch - this.#buffered.size;
-      // With slots busy, refill the buffer only once it is half empty, so that one claim
-      // serves many handler cycles instead of one claim per finished handler.
-      const limit = free > 0 || room >= Math.ceil(prefetch / 2) ? free + room : 0;
+      // Free slots that the buffer cannot fill need a claim at once. Otherwise refill the
+      // buffer only once it is half empty, so that one claim serves many handler cycles
+      // instead of one claim per finished handler.
+      const idle = free > this.#buffered.size;
+      const limit = idle || room >= Math.ceil(prefetch / 2) ? free + room : 0;
       if (limit <= 0) {
         await this.#wake.wait(pollIntervalMs);
         continue;
@@ -423,7 +428,7 @@ export class Worker {
       }
       this.#reportBursts(claimed);
       if (this.#state !== 'running') break;
-      this.#startBuffered(concurrency);
+      this.#startBuffered();
       if (claimed.length === limit) continue;
       await this.#wake.wait(await this.#idleDelay());
     }
@@ -458,17 +463,51 @@ export class Worker {
     };
   }
 
-  /** Moves buffered runs into free slots, oldest first, dropping those whose lease expired. */
-  #startBuffered(concurrency: number): void {
-    for (const active of this.#buffered) {
-      if (this.#freeSlots(concurrency) <= 0) return;
-      this.#buffered.delete(active);
-      if (Date.now() >= active.leaseDeadline) {
-        this.#dropBuffered(active, new LeaseLostError(active.run.id));
-      } else {
-        this.#startAttempt(active);
+  /**
+   * Moves buffered runs into free slots, oldest first, dropping those whose lease expired.
+   * Handlers that return without waiting free their slot at once, so one call could run the
+   * whole buffer before anything else happens, with the refill claim and the outcome batches
+   * not even sent. One call therefore starts at most `concurrency` runs and leaves the rest to
+   * a pass after pending I/O (setImmediate). A call made while a pass is starting runs, from a
+   * handler that finished inside it, returns at once: that pass sees the freed slot.
+   */
+  #startBuffered(): void {
+    if (this.#startingRuns || this.#state !== 'running') return;
+    const { concurrency, prefetch } = this.options;
+    this.#startingRuns = true;
+    let started = 0;
+    try {
+      for (const active of this.#buffered) {
+        if (this.#freeSlots(concurrency) <= 0) break;
+        if (started === concurrency) {
+          this.#startLater();
+          break;
+        }
+        started++;
+        this.#buffered.delete(active);
+        if (Date.now() >= active.leaseDeadline) {
+          this.#dropBuffered(active, new LeaseLostError(active.run.id));
+        } else {
+          this.#startAttempt(active);
+        }
       }
+    } finally {
+      this.#startingRuns = false;
     }
+    // The claim loop waits while the buffer is more than half full; wake it once it is not.
+    if (started > 0 && prefetch - this.#buffered.size >= Math.ceil(prefetch / 2)) {
+      this.#wake.notify();
+    }
+  }
+
+  /** Runs another pass of #startBuffered after pending I/O, once. */
+  #startLater(): void {
+    if (this.#startScheduled) return;
+    this.#startScheduled = true;
+    setImmediate(() => {
+      this.#startScheduled = false;
+      this.#startBuffered();
+    });
   }
 
   #startAttempt(active: ActiveRun): void {
@@ -478,6 +517,8 @@ export class Worker {
     const ended = () => {
       this.#handlerFinished(active);
       this.#active.delete(run.leaseToken);
+      // A stored outcome may be what held the next run back (maxUnstoredOutcomes).
+      this.#startBuffered();
       this.#wake.notify();
     };
     const settled = this.#internals.telemetry
@@ -500,6 +541,7 @@ export class Worker {
     if (active.handlerFinished) return;
     active.handlerFinished = true;
     this.#runningHandlers--;
+    this.#startBuffered();
     this.#wake.notify();
   }
 

@@ -77,6 +77,11 @@ describe('enqueue options', () => {
     ['timeout above timers', { timeoutMs: 2 ** 31 }, 'from 1 to 2147483647'],
     ['bad history level', { historyLevel: 'all' }, 'Expected one of "full", "lifecycle", "off".'],
     [
+      'removeOnComplete not a boolean',
+      { removeOnComplete: 'yes' },
+      'Invalid option removeOnComplete: "yes". Expected true or false.',
+    ],
+    [
       'typo',
       { attempt: 3 },
       'Invalid option attempt: 3. Expected a known option of enqueue: queue,',
@@ -209,6 +214,17 @@ describe('job registration', () => {
     const broken = defineJob({ ...job, name: 'broken', defaults: { attempts: 0 } });
     expect(() => new JobRegistry().register(broken, 'jobs[0]')).toThrow(
       'Invalid option defaults.attempts of job "broken": 0. Expected an integer from 1 to 1000000.',
+    );
+  });
+
+  it('rejects a removeOnComplete default that is not a boolean', () => {
+    const broken = defineJob({
+      ...job,
+      name: 'broken-removal',
+      defaults: { removeOnComplete: 1 as unknown as boolean },
+    });
+    expect(() => new JobRegistry().register(broken, 'jobs[0]')).toThrow(
+      'Invalid option defaults.removeOnComplete of job "broken-removal": 1. Expected true or false.',
     );
   });
 

@@ -76,6 +76,32 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
     expect(again!.created).toBe(true);
   });
 
+  it('a child enqueued while its parent completes with remove keeps the parent', async () => {
+    const parent = newRun();
+    await storage.insertRuns([parent]);
+    const [claimed] = await storage.claim({
+      workerId: 'w',
+      queues: ['default'],
+      limit: 1,
+      leaseMs: 30_000,
+    });
+    const client = await appClient();
+    const child = newRun({ dependsOn: [{ runId: parent.id, condition: 'success' }] });
+    await client.query('begin');
+    await storage.insertRuns([child], { transaction: client });
+
+    // The completion waits for the insert's lock on the parent, then finds the new edge.
+    const completing = storage.complete([
+      { runId: parent.id, leaseToken: claimed!.leaseToken, output: '1', remove: true },
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await client.query('commit');
+    expect(await completing).toEqual([true]);
+
+    expect((await storage.getRun(parent.id))?.state).toBe('completed');
+    expect((await storage.getRun(child.id))?.state).toBe('available');
+  });
+
   it('notification waits for the commit', async () => {
     const seen: (readonly string[] | null)[] = [];
     await storage.subscribe({ onWork: (queues) => seen.push(queues) });

@@ -46,7 +46,8 @@ import workerUnregister from './lua/worker-unregister.lua';
 import workersList from './lua/workers-list.lua';
 
 // Scripts that change runs also need ready.lua (ready sets) and finish.lua (terminal states,
-// dependencies, reply()); scripts that delete runs need delete.lua.
+// dependencies, reply()); scripts that delete runs need delete.lua, and complete.lua needs both
+// (CompleteRequest.remove).
 const changing = [base, ready, finish];
 const deleting = [base, ready, deleteLib];
 
@@ -54,7 +55,7 @@ const sources = {
   cancel: [...changing, cancel],
   claim: [...changing, claim],
   compactEvents: [base, compactEvents],
-  complete: [...changing, complete],
+  complete: [...changing, deleteLib, complete],
   depsList: [base, depsList],
   eventsAppend: [base, eventsAppend],
   eventsList: [base, eventsList],

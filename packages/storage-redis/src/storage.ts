@@ -247,7 +247,9 @@ export class RedisStorage implements Storage {
   async complete(requests: readonly CompleteRequest[]): Promise<boolean[]> {
     if (requests.length === 0) return [];
     const args: string[] = [];
-    for (const request of requests) args.push(request.runId, request.leaseToken, request.output);
+    for (const request of requests) {
+      args.push(request.runId, request.leaseToken, request.output, request.remove ? '1' : '0');
+    }
     return (await this.#runner.change<number[]>('complete', 'complete', args)).map(
       (outcome) => outcome === 1,
     );

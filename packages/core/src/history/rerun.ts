@@ -64,6 +64,9 @@ export async function rerun(deps: RerunDependencies, runId: string): Promise<Enq
   if (record.partitionKey !== null) options.partitionKey = record.partitionKey;
   if (record.tenantId !== null) options.tenantId = record.tenantId;
   if (settings.timeoutMs !== undefined) options.timeoutMs = settings.timeoutMs;
+  if (settings.removeOnComplete !== undefined) {
+    options.removeOnComplete = settings.removeOnComplete;
+  }
   if (settings.backoff !== undefined && settings.backoff.type !== 'custom') {
     options.backoff = settings.backoff;
   }

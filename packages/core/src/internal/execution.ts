@@ -188,16 +188,17 @@ export async function executeAttempt(env: ExecutionEnv, active: ActiveRun): Prom
   }
 
   if (outcome.kind === 'completed') {
-    await storeCompletion(env, active, logger, outcome, durationMs);
+    const remove = settings.removeOnComplete ?? job?.defaults?.removeOnComplete ?? false;
+    await storeCompletion(env, active, logger, outcome, durationMs, remove);
   } else {
     await storeFailure(env, active, job, settings, logger, outcome.error);
   }
 }
 
 /**
- * Runs the handler. Returns the outcome itself when the handler returned a value that is not
- * a promise (nothing can abort an attempt while it runs synchronously), else a promise of it
- * that settles when the handler does or the attempt is aborted, whichever comes first.
+ * Runs the handler. When it returns a value that is not a promise, returns the outcome itself:
+ * nothing can abort an attempt while it runs synchronously. Otherwise returns a promise of the
+ * outcome that settles when the handler does or when the attempt is aborted, whichever is first.
  */
 function runHandler(
   env: ExecutionEnv,
@@ -368,12 +369,14 @@ async function storeCompletion(
   logger: Logger,
   outcome: { output: unknown; serialized: string },
   durationMs: number,
+  remove: boolean,
 ): Promise<void> {
   const { run, lease } = active;
   const request: CompleteRequest = {
     runId: lease.runId,
     leaseToken: lease.leaseToken,
     output: outcome.serialized,
+    remove,
   };
   // sendOutcome, unrolled for the first try: this runs once per completed attempt.
   let sent: SendResult | null;
@@ -384,7 +387,7 @@ async function storeCompletion(
   }
   if (sent === null) return;
   // A try that reported an error may have committed, so a retry finds the lease gone.
-  const stored = sent.stored || (sent.retried && (await completedEarlier(env, run)));
+  const stored = sent.stored || (sent.retried && (await completedEarlier(env, run, remove)));
   if (!stored) {
     logger.warn({}, `Run ${run.id} completed, but its lease was lost; the outcome was discarded`);
     return;
@@ -530,9 +533,15 @@ async function sendAgain(
 }
 
 /** Checks whether a run was completed by this attempt, after a complete that reported an error. */
-async function completedEarlier(env: ExecutionEnv, run: ClaimedRun): Promise<boolean> {
+async function completedEarlier(
+  env: ExecutionEnv,
+  run: ClaimedRun,
+  removed: boolean,
+): Promise<boolean> {
   try {
     const record = await env.internals.storage.getRun(run.id);
+    // A run completed with `remove` is gone: only that store can have taken it while leased.
+    if (record === null) return removed;
     return (
       record?.state === 'completed' &&
       record.attempt === run.attempt &&

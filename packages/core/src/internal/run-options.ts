@@ -42,6 +42,7 @@ const ENQUEUE_KEYS = [
   'tenantId',
   'metadata',
   'historyLevel',
+  'removeOnComplete',
   'transaction',
 ] as const;
 
@@ -52,6 +53,7 @@ const DEFAULT_KEYS = [
   'backoff',
   'timeoutMs',
   'historyLevel',
+  'removeOnComplete',
 ] as const;
 
 /** Settings a run stores for its worker when enqueue options override the job's defaults. */
@@ -60,6 +62,7 @@ export interface RunSettings {
   timeoutMs?: number;
   /** Set when a parent passes its output as the run's input, which the worker then checks. */
   inputFromParent?: boolean;
+  removeOnComplete?: boolean;
 }
 
 /** Enqueue options after checks, with the job's defaults applied. */
@@ -99,6 +102,9 @@ export function checkJobDefaults(job: AnyJob): void {
   if (value.historyLevel !== undefined) {
     checkOneOf(name('historyLevel'), value.historyLevel, HISTORY_LEVELS);
   }
+  if (value.removeOnComplete !== undefined) {
+    checkBoolean(name('removeOnComplete'), value.removeOnComplete);
+  }
 }
 
 /** Checks enqueue options and applies the job's defaults. */
@@ -124,6 +130,9 @@ export function resolveEnqueueOptions(
   if (o.backoff !== undefined) settings.backoff = checkBackoff('backoff', o.backoff, false);
   if (o.timeoutMs !== undefined)
     settings.timeoutMs = checkMs('timeoutMs', o.timeoutMs, 1, MAX_TIMER_MS);
+  if (o.removeOnComplete !== undefined) {
+    settings.removeOnComplete = checkBoolean('removeOnComplete', o.removeOnComplete);
+  }
 
   const resolved: ResolvedEnqueueOptions = {
     queue: o.queue === undefined ? (defaults.queue ?? 'default') : checkName('queue', o.queue),
@@ -243,6 +252,7 @@ export function buildStoredMetadata(
   const hasSettings =
     settings.backoff !== undefined ||
     settings.timeoutMs !== undefined ||
+    settings.removeOnComplete !== undefined ||
     settings.inputFromParent === true;
   if (!hasSettings) return metadata;
   return { ...(metadata ?? {}), [SETTINGS_KEY]: settings };

@@ -286,6 +286,13 @@ export interface ClaimRequest {
 
 export interface CompleteRequest extends LeaseRef {
   output: string;
+  /**
+   * Deletes the run once completed, with its events, state values and unique key, instead of
+   * keeping it as `completed` (the run's `removeOnComplete`). A run that other runs depend on
+   * or that belongs to a group is completed and kept as usual. Either way the request counts as
+   * stored, and listeners hear that the run completed.
+   */
+  remove?: boolean;
 }
 
 export interface FailRequest extends LeaseRef {

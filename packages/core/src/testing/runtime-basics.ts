@@ -326,6 +326,35 @@ export function describeRuntimeBasics(options: ConformanceOptions): void {
       expect((await waitForState(zap, third.runId, ['completed'])).output).toBe(7);
     });
 
+    it('removeOnComplete deletes completed runs, and enqueueAndWait refuses them', async () => {
+      const removed = defineJob({
+        name: 'conformance.removed',
+        input: Type.Object({}),
+        output: Type.Number(),
+        defaults: { removeOnComplete: true },
+        handler: () => 1,
+      });
+      const { zap } = await harness.client({ jobs: [removed] });
+      const completed = recordEvents(zap, ['job.completed']);
+      const deleted = await zap.enqueue(removed, {});
+      const stored = await zap.enqueue(removed, {}, { removeOnComplete: false });
+      await expect(zap.enqueueAndWait(removed, {})).rejects.toThrow(
+        /Invalid option removeOnComplete: true\. Expected false for enqueueAndWait/,
+      );
+      expect((await zap.countRuns()).available).toBe(2);
+
+      await zap.createWorker(FAST_WORKER).start();
+      await waitForState(zap, stored.runId, ['completed']);
+      await waitFor('the completion of the removed run', () =>
+        completed.some(({ event }) => event.runId === deleted.runId),
+      );
+      expect(await zap.getRun(deleted.runId)).toBeNull();
+      expect((await zap.countRuns()).completed).toBe(1);
+      await expect(zap.waitFor(deleted.runId, { timeoutMs: 1_000 })).rejects.toThrow(
+        /removed when it completed/,
+      );
+    });
+
     it('delayed run starts after its delay', async () => {
       const { zap } = await harness.client({ jobs: [add] });
       const { runId, state } = await zap.enqueue(add, { a: 1, b: 1 }, { delayMs: 400 });

@@ -12,6 +12,7 @@ import { describeLifecycleData } from './primitives/lifecycle-data.js';
 import { describeLimits } from './primitives/limits.js';
 import { describeNotifications } from './primitives/notifications.js';
 import { describeReclaim } from './primitives/reclaim.js';
+import { describeRemoval } from './primitives/removal.js';
 import { describeRuns } from './primitives/runs.js';
 import { describeSchedules } from './primitives/schedules.js';
 import { describeState } from './primitives/state.js';
@@ -28,6 +29,7 @@ export function describeStoragePrimitives(options: ConformanceOptions): void {
     describeUniqueKeys(options);
     describeClaims(options);
     describeLeases(options);
+    describeRemoval(options);
     describeReclaim(options);
     describeControl(options);
     describeDependencies(options);

@@ -13,6 +13,7 @@ import eventCompaction from '../sql/012_event_compaction.sql';
 import claimBursts from '../sql/013_claim_bursts.sql';
 import scheduleKey from '../sql/014_schedule_key.sql';
 import schedulePrimaryKey from '../sql/015_schedule_primary_key.sql';
+import removeOnComplete from '../sql/016_remove_on_complete.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -39,6 +40,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 13, name: 'claim bursts', sql: claimBursts },
   { version: 14, name: 'schedule names unique per tenant', sql: scheduleKey },
   { version: 15, name: 'schedule primary key', sql: schedulePrimaryKey },
+  { version: 16, name: 'remove on complete', sql: removeOnComplete },
 ];
 
 /**

@@ -150,6 +150,7 @@ export async function complete(
     textArray(requests.map((request) => request.runId)),
     textArray(requests.map((request) => request.leaseToken)),
     textArray(requests.map((request) => request.output)),
+    requests.map((request) => request.remove === true),
   ]);
   return fenced(requests, rows);
 }

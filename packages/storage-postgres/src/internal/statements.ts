@@ -28,7 +28,9 @@ export function buildStatements({ quoted: s }: SchemaNames) {
        where r.id = q.id and r.lease_token = q.token and r.state = 'running'
        returning r.id as run_id, q.token as lease_token`,
     ),
-    complete: statement(`select * from ${s}.complete_runs($1::text[], $2::text[], $3::text[])`),
+    complete: statement(
+      `select * from ${s}.complete_runs($1::text[], $2::text[], $3::text[], $4::boolean[])`,
+    ),
     fail: statement(
       `select * from ${s}.fail_runs($1::text[], $2::text[], $3::text[], $4::bigint[])`,
     ),

@@ -1,19 +1,33 @@
 --[[
 Completes runs whose lease is still held (Storage.complete), releasing dependents.
 
-KEYS[1]: namespace prefix. ARGV[1]: origin id. ARGV[2..]: triples (runId, leaseToken, output).
-Result: {outcomes, notification}; outcomes holds 1 (completed) or 0 (lease not held) per triple.
+KEYS[1]: namespace prefix. ARGV[1]: origin id. ARGV[2..]: quadruples (runId, leaseToken, output,
+remove). A run with remove "1" that no run depends on and that belongs to no group is deleted
+once completed, as purge.lua deletes runs (CompleteRequest.remove).
+Result: {outcomes, notification}; outcomes holds 1 (completed) or 0 (lease not held) per
+quadruple.
 ]]
 local outcomes = {}
-for i = 2, #ARGV, 3 do
+local removed = false
+for i = 2, #ARGV, 4 do
   local run = load_run(ARGV[i])
   if run and run.state == 'running' and run.leaseToken == ARGV[i + 1] then
-    leave_running(run)
-    add_event(run, 'completed', nil, true)
-    finish(run, 'completed', { 'output', ARGV[i + 2] })
+    if ARGV[i + 3] == '1' and run.hasKids ~= '1' and not run.groupId then
+      -- Deleted straight from running: nothing depends on it, so there is nothing to settle.
+      delete_run(run.id)
+      notify_finished(run.id, 'completed')
+      removed = true
+    else
+      leave_running(run)
+      add_event(run, 'completed', nil, true)
+      finish(run, 'completed', { 'output', ARGV[i + 2] })
+    end
     outcomes[#outcomes + 1] = 1
   else
     outcomes[#outcomes + 1] = 0
   end
+end
+if removed then
+  finish_deletes()
 end
 return reply(outcomes)

@@ -31,7 +31,9 @@ export function heartbeat(tx: Tx, leases: readonly LeaseRef[], leaseMs: number):
 
 /**
  * Completes runs whose lease is held. Each run costs one fenced UPDATE that returns the few
- * columns the event, unique-key and dependency steps need.
+ * columns the event, unique-key and dependency steps need. A run to remove that no run depends
+ * on and that belongs to no group is then deleted, which takes its events, state values,
+ * unique key and edges with it (foreign keys with ON DELETE CASCADE).
  */
 export function complete(tx: Tx, requests: readonly CompleteRequest[]): boolean[] {
   const update = tx.conn.stmt(COMPLETE_RUN);
@@ -42,6 +44,9 @@ export function complete(tx: Tx, requests: readonly CompleteRequest[]): boolean[
     if (row === undefined) return false;
     afterFinish(tx, row, 'completed', null);
     settleDependents(tx, row, 'completed');
+    if (request.remove === true && row.has_dependents === 0 && row.group_id === null) {
+      tx.conn.stmt('DELETE FROM zapjobs_runs WHERE id = ?').run(row.id);
+    }
     return true;
   });
 }

@@ -1,0 +1,110 @@
+/**
+ * Conformance of CompleteRequest.remove: a completed run deleted with what purging deletes,
+ * unless other runs depend on it or it belongs to a group.
+ */
+import { describe, expect, it } from 'vitest';
+import type { RunState } from '../../storage/contract.js';
+import type { ConformanceOptions } from '../options.js';
+import {
+  claim,
+  claimOne,
+  eventTypes,
+  insert,
+  leaseOf,
+  mustGetRun,
+  newRun,
+  useStorage,
+  waitFor,
+} from './harness.js';
+
+/** Registers the tests of completing runs with `remove`. */
+export function describeRemoval(options: ConformanceOptions): void {
+  describe('complete with remove', () => {
+    const h = useStorage(options);
+
+    it('deletes the run with its events, state values and unique key', async () => {
+      const unique = { key: 'removed-key', releaseOn: 'never', onConflict: 'ignore' } as const;
+      await insert(h.storage, newRun({ unique }));
+      const claimed = await claimOne(h.storage);
+      expect(await h.storage.putState(claimed.id, 'step', '1', { lease: leaseOf(claimed) })).toBe(
+        true,
+      );
+      expect(
+        await h.storage.complete([{ ...leaseOf(claimed), output: '"done"', remove: true }]),
+      ).toEqual([true]);
+
+      expect(await h.storage.getRun(claimed.id)).toBeNull();
+      expect(await eventTypes(h.storage, claimed.id)).toEqual([]);
+      expect(await h.storage.getState(claimed.id, 'step')).toBeNull();
+      expect((await h.storage.countRuns({ queue: 'default' })).completed).toBe(0);
+      // The key went with the run, so an equal key creates a new run.
+      const [again] = await h.storage.insertRuns([newRun({ unique })]);
+      expect(again!.created).toBe(true);
+    });
+
+    it('tells listeners that the run completed', async () => {
+      const finished: [string, RunState][] = [];
+      await h.storage.subscribe({ onRunFinished: (runId, state) => finished.push([runId, state]) });
+      await insert(h.storage, newRun());
+      const claimed = await claimOne(h.storage);
+      await h.storage.complete([{ ...leaseOf(claimed), output: '1', remove: true }]);
+      await waitFor('the completion notice', () =>
+        finished.some(([runId, state]) => runId === claimed.id && state === 'completed'),
+      );
+    });
+
+    it('keeps a run that others depend on and settles its dependents', async () => {
+      const parent = newRun();
+      const child = newRun({ dependsOn: [{ runId: parent.id, condition: 'success' }] });
+      await insert(h.storage, parent, child);
+      const claimed = await claimOne(h.storage);
+      expect(claimed.id).toBe(parent.id);
+      expect(
+        await h.storage.complete([{ ...leaseOf(claimed), output: '7', remove: true }]),
+      ).toEqual([true]);
+
+      const stored = await mustGetRun(h.storage, parent.id);
+      expect(stored.state).toBe('completed');
+      expect(stored.output).toBe('7');
+      expect((await mustGetRun(h.storage, child.id)).state).toBe('available');
+
+      // The child itself is removed, and the edge to its parent with it.
+      const started = await claimOne(h.storage);
+      expect(started.id).toBe(child.id);
+      await h.storage.complete([{ ...leaseOf(started), output: '8', remove: true }]);
+      expect(await h.storage.getRun(child.id)).toBeNull();
+      expect(await h.storage.listDependencies(child.id)).toEqual([]);
+    });
+
+    it('cancels a run enqueued later with the removed run as its parent', async () => {
+      await insert(h.storage, newRun());
+      const claimed = await claimOne(h.storage);
+      await h.storage.complete([{ ...leaseOf(claimed), output: '1', remove: true }]);
+      const [child] = await h.storage.insertRuns([
+        newRun({ dependsOn: [{ runId: claimed.id, condition: 'success' }] }),
+      ]);
+      expect(child!.state).toBe('cancelled');
+    });
+
+    it('keeps a run of a group, whose counts include it', async () => {
+      await insert(h.storage, newRun({ groupId: 'kept-batch' }));
+      const claimed = await claimOne(h.storage);
+      await h.storage.complete([{ ...leaseOf(claimed), output: '1', remove: true }]);
+      expect((await mustGetRun(h.storage, claimed.id)).state).toBe('completed');
+      expect((await h.storage.countGroup('kept-batch')).byState.completed).toBe(1);
+    });
+
+    it('fences each request by its lease, in one batch with kept runs', async () => {
+      await insert(h.storage, newRun(), newRun());
+      const [removed, completed] = await claim(h.storage, { limit: 2 });
+      const results = await h.storage.complete([
+        { runId: removed!.id, leaseToken: 'stale', output: '0', remove: true },
+        { ...leaseOf(removed!), output: '1', remove: true },
+        { ...leaseOf(completed!), output: '2' },
+      ]);
+      expect(results).toEqual([false, true, true]);
+      expect(await h.storage.getRun(removed!.id)).toBeNull();
+      expect((await mustGetRun(h.storage, completed!.id)).output).toBe('2');
+    });
+  });
+}
