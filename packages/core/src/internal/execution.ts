@@ -211,18 +211,21 @@ function runHandler(
 ): Outcome | Promise<Outcome> {
   const calledAt = Date.now();
   let execution: unknown;
+  let thenable: boolean;
   try {
     if (settings.inputFromParent === true) checkInputFromParent(job, active.run);
     execution = invoke(env, active, job, metadata, logger, recorder);
+    // Reading `then` runs user code too: a getter that throws fails the attempt.
+    thenable = isThenable(execution);
   } catch (error) {
     return { kind: 'failed', error };
   }
-  if (!isThenable(execution)) return prepareOutput(env, job, execution);
+  if (!thenable) return prepareOutput(env, job, execution);
   const timeoutMs = settings.timeoutMs ?? job.defaults?.timeoutMs;
   // The timeout counts from the call, so the handler's synchronous start is included.
   const remainingMs =
     timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (Date.now() - calledAt));
-  return awaitHandler(env, active, job, execution, timeoutMs, remainingMs);
+  return awaitHandler(env, active, job, execution as PromiseLike<unknown>, timeoutMs, remainingMs);
 }
 
 async function awaitHandler(

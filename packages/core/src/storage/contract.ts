@@ -288,8 +288,9 @@ export interface CompleteRequest extends LeaseRef {
   output: string;
   /**
    * Deletes the run once completed, with its events, state values and unique key, instead of
-   * keeping it as `completed` (the run's `removeOnComplete`). A run that other runs depend on
-   * or that belongs to a group is completed and kept as usual. Either way the request counts as
+   * keeping it as `completed` (the run's `removeOnComplete`). A run that other runs depend on,
+   * that belongs to a group, or that holds a unique key whose `ttlMs` has not passed (a
+   * throttle) is completed and kept as usual. Either way the request counts as
    * stored, and listeners hear that the run completed.
    */
   remove?: boolean;

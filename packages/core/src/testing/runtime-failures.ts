@@ -127,6 +127,27 @@ export function describeRuntimeFailures(options: ConformanceOptions): void {
       for (const gap of gapsBetweenStarts(events)) expect(gap).toBeGreaterThanOrEqual(9);
     });
 
+    it('a result whose then getter throws fails the attempt with that error', async () => {
+      const trap = defineJob({
+        name: 'conformance.then-trap',
+        input: Type.Object({}),
+        output: Type.Null(),
+        defaults: { attempts: 1 },
+        handler: () =>
+          Object.defineProperty({}, 'then', {
+            get() {
+              throw new Error('then getter threw');
+            },
+          }) as never,
+      });
+      const { zap } = await harness.client({ jobs: [trap] });
+      const { runId } = await zap.enqueue(trap, {});
+      await zap.createWorker(FAST_WORKER).start();
+      // Fails at once, long before the lease of 30 s could expire.
+      const run = await waitForState(zap, runId, ['failed'], 5_000);
+      expect(run.error).toMatchObject({ name: 'Error', message: 'then getter threw' });
+    });
+
     it('fixed backoff delays every retry', async () => {
       const slow = defineJob({
         name: 'conformance.fixed-backoff',

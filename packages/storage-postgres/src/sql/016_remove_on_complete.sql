@@ -4,8 +4,8 @@
 -- Placeholders: {{schema}} is the quoted schema name, {{channel}} the NOTIFY channel literal.
 --
 -- complete_runs gains a fourth argument, one remove flag per request. A flagged run that no
--- other run depends on and that belongs to no group is deleted instead of being kept as
--- completed. What purge_runs deletes along with a run goes with it: its events, state values,
+-- other run depends on, that belongs to no group and that holds no unique key with time left
+-- to live (a throttle key must outlive its run) is deleted instead of being kept as completed. What purge_runs deletes along with a run goes with it: its events, state values,
 -- unique key and the edges to its parents. A deleted row costs the table less than a new version of
 -- it. Listeners hear that the run completed. The three-argument complete_runs of migration 5
 -- completes the other requests, and stays for processes of older versions.
@@ -40,6 +40,9 @@ begin
     join unnest(p_ids, p_tokens, p_remove) as q(id, token, remove)
       on r.id = q.id and r.lease_token = q.token
     where q.remove and r.state = 'running' and r.group_id is null
+      and (r.unique_key is null or not exists (
+        select 1 from {{schema}}.unique_keys as u
+        where u.run_id = r.id and u.expires_at > {{schema}}.now_ms()))
     for update of r
   ) as l;
 

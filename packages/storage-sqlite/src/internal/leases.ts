@@ -31,9 +31,9 @@ export function heartbeat(tx: Tx, leases: readonly LeaseRef[], leaseMs: number):
 
 /**
  * Completes runs whose lease is held. Each run costs one fenced UPDATE that returns the few
- * columns the event, unique-key and dependency steps need. A run to remove that no run depends
- * on and that belongs to no group is then deleted, which takes its events, state values,
- * unique key and edges with it (foreign keys with ON DELETE CASCADE).
+ * columns the event, unique-key and dependency steps need. A run to remove is then deleted when
+ * {@link removable}, which takes its events, state values, unique key and edges with it
+ * (foreign keys with ON DELETE CASCADE).
  */
 export function complete(tx: Tx, requests: readonly CompleteRequest[]): boolean[] {
   const update = tx.conn.stmt(COMPLETE_RUN);
@@ -44,11 +44,25 @@ export function complete(tx: Tx, requests: readonly CompleteRequest[]): boolean[
     if (row === undefined) return false;
     afterFinish(tx, row, 'completed', null);
     settleDependents(tx, row, 'completed');
-    if (request.remove === true && row.has_dependents === 0 && row.group_id === null) {
+    if (request.remove === true && removable(tx, row)) {
       tx.conn.stmt('DELETE FROM zapjobs_runs WHERE id = ?').run(row.id);
     }
     return true;
   });
+}
+
+/**
+ * Whether a completed run may be deleted for `remove`: no run depends on it, it belongs to no
+ * group, and it holds no unique key whose time to live is still running (a throttle key must
+ * outlive its run).
+ */
+function removable(tx: Tx, row: FinishedRow): boolean {
+  if (row.has_dependents !== 0 || row.group_id !== null) return false;
+  if (row.unique_key === null) return true;
+  const timed = tx.conn
+    .stmt('SELECT 1 FROM zapjobs_unique_keys WHERE run_id = ? AND expires_at > ?')
+    .get(row.id, tx.now);
+  return timed === undefined;
 }
 
 /** Fails attempts: to dead letter when `retryDelayMs` is null, else to a retry after it. */

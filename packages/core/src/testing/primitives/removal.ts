@@ -86,6 +86,21 @@ export function describeRemoval(options: ConformanceOptions): void {
       expect(child!.state).toBe('cancelled');
     });
 
+    it('keeps a run whose unique key still has time to live, so a throttle holds', async () => {
+      const unique = {
+        key: 'throttled',
+        releaseOn: 'never',
+        ttlMs: 3_600_000,
+        onConflict: 'ignore',
+      } as const;
+      await insert(h.storage, newRun({ unique }));
+      const claimed = await claimOne(h.storage);
+      await h.storage.complete([{ ...leaseOf(claimed), output: '1', remove: true }]);
+      expect((await mustGetRun(h.storage, claimed.id)).state).toBe('completed');
+      const [again] = await h.storage.insertRuns([newRun({ unique })]);
+      expect(again).toMatchObject({ runId: claimed.id, created: false });
+    });
+
     it('keeps a run of a group, whose counts include it', async () => {
       await insert(h.storage, newRun({ groupId: 'kept-batch' }));
       const claimed = await claimOne(h.storage);
