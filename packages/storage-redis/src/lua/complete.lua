@@ -8,7 +8,8 @@ no unique key with time left to live is deleted instead, as purge.lua deletes ru
 Result: {outcomes, notification}; outcomes holds 1 (completed) or 0 (lease not held) per
 quadruple.
 ]]
--- Whether the run holds its unique key with time left to live: a throttle key must outlive it.
+-- Checks whether the run owns its unique key with time left to live: a throttle key must
+-- outlive it.
 local function holds_timed_key(run)
   if not run.uniqueKey then
     return false

@@ -52,9 +52,9 @@ export function complete(tx: Tx, requests: readonly CompleteRequest[]): boolean[
 }
 
 /**
- * Whether a completed run may be deleted for `remove`: no run depends on it, it belongs to no
- * group, and it holds no unique key whose time to live is still running (a throttle key must
- * outlive its run).
+ * Checks whether a completed run may be deleted for `remove`: no run depends on it, it belongs
+ * to no group, and it owns no unique key whose time to live is still running (a throttle key
+ * must outlive its run).
  */
 function removable(tx: Tx, row: FinishedRow): boolean {
   if (row.has_dependents !== 0 || row.group_id !== null) return false;

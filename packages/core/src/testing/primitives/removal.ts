@@ -86,7 +86,7 @@ export function describeRemoval(options: ConformanceOptions): void {
       expect(child!.state).toBe('cancelled');
     });
 
-    it('keeps a run whose unique key still has time to live, so a throttle holds', async () => {
+    it('keeps a run whose unique key has time left to live', async () => {
       const unique = {
         key: 'throttled',
         releaseOn: 'never',
