@@ -74,8 +74,9 @@ export class Worker {
   readonly #buffered = new Set<ActiveRun>();
   /** Entries of `#active` whose handler has not finished; each takes a concurrency slot. */
   #runningHandlers = 0;
-  /** Set while #startBuffered starts runs, and while a later pass of it is scheduled. */
+  /** Flag set while #startBuffered starts runs. */
   #startingRuns = false;
+  /** Flag set while a later pass of #startBuffered is scheduled. */
   #startScheduled = false;
   /** Aborted when a stop gives up on outcomes that are still being stored. */
   #storingAbandoned = new AbortController();
@@ -405,7 +406,7 @@ export class Worker {
       // buffer only once it is half empty, so that one claim serves many handler cycles
       // instead of one claim per finished handler.
       const idle = free > this.#buffered.size;
-      const limit = idle || room >= Math.ceil(prefetch / 2) ? free + room : 0;
+      const limit = idle || this.#bufferHalfEmpty() ? free + room : 0;
       if (limit <= 0) {
         await this.#wake.wait(pollIntervalMs);
         continue;
@@ -468,12 +469,12 @@ export class Worker {
    * Handlers that return without waiting free their slot at once, so one call could run the
    * whole buffer before anything else happens, with the refill claim and the outcome batches
    * not even sent. One call therefore starts at most `concurrency` runs and leaves the rest to
-   * a pass after pending I/O (setImmediate). A call made while a pass is starting runs, from a
-   * handler that finished inside it, returns at once: that pass sees the freed slot.
+   * a pass after pending I/O (setImmediate). A call from a handler that finished inside a pass
+   * returns at once, because that pass goes on to fill the freed slot.
    */
   #startBuffered(): void {
     if (this.#startingRuns || this.#state !== 'running') return;
-    const { concurrency, prefetch } = this.options;
+    const { concurrency } = this.options;
     this.#startingRuns = true;
     let started = 0;
     try {
@@ -494,10 +495,14 @@ export class Worker {
     } finally {
       this.#startingRuns = false;
     }
-    // The claim loop waits while the buffer is more than half full; wake it once it is not.
-    if (started > 0 && prefetch - this.#buffered.size >= Math.ceil(prefetch / 2)) {
-      this.#wake.notify();
-    }
+    // The claim loop waits while the buffer is more than half full, so wake it once it is not.
+    if (started > 0 && this.#bufferHalfEmpty()) this.#wake.notify();
+  }
+
+  /** Checks whether the prefetch buffer has room for half of `prefetch` or more. */
+  #bufferHalfEmpty(): boolean {
+    const { prefetch } = this.options;
+    return prefetch - this.#buffered.size >= Math.ceil(prefetch / 2);
   }
 
   /** Runs another pass of #startBuffered after pending I/O, once. */

@@ -1,14 +1,14 @@
 -- Migration 16: completing a run can delete it (CompleteRequest.remove, the run's
 -- removeOnComplete).
 --
--- Placeholders: {{schema}} is the quoted schema name, {{channel}} the NOTIFY channel literal.
+-- Placeholders: {{schema}} is the quoted schema name.
 --
--- complete_runs gains a fourth argument, one remove flag per request. A flagged run that no
--- other run depends on, that belongs to no group and that holds no unique key with time left
--- to live (a throttle key must outlive its run) is deleted instead of being kept as completed. What purge_runs deletes along with a run goes with it: its events, state values,
--- unique key and the edges to its parents. A deleted row costs the table less than a new version of
--- it. Listeners hear that the run completed. The three-argument complete_runs of migration 5
--- completes the other requests, and stays for processes of older versions.
+-- complete_runs gains a fourth argument, one remove flag per request. A flagged run is deleted
+-- instead of being kept as completed, unless another run depends on it, it belongs to a group,
+-- or it owns a unique key with time left to live (a throttle key must outlive its run). What
+-- purge_runs deletes along with a run goes with it: events, state values, unique key and the
+-- edges to its parents. Listeners hear that the run completed. The three-argument complete_runs
+-- of migration 5 completes the other requests, and stays for processes of older versions.
 
 create function {{schema}}.complete_runs(p_ids text[], p_tokens text[], p_outputs text[],
   p_remove boolean[])
@@ -29,10 +29,9 @@ begin
     return;
   end if;
 
-  -- Locks the candidates first and looks for dependents in a statement of its own. A child
-  -- inserted meanwhile holds a share lock on its parent until it commits; the lock taken here
-  -- waits for it, and the next statement's snapshot then holds the new edge, so such a parent is
-  -- completed and kept (as complete_runs of migration 5 marks edges in a later statement).
+  -- Locks the candidates first, then looks for dependents in a statement of its own. A child
+  -- inserted meanwhile keeps a share lock on its parent until it commits, so this lock waits for
+  -- it. The next statement's snapshot then contains the new edge, and the parent is kept.
   select array_agg(l.id) into v_locked
   from (
     select r.id
@@ -74,12 +73,8 @@ begin
   from removed as m;
 
   if v_removed is not null then
-    perform pg_notify({{channel}}, 'f|' || chunk.list)
-    from (
-      select string_agg(f.id || ':completed', ',') as list
-      from unnest(v_removed) with ordinality as f(id, n)
-      group by (f.n - 1) / 50
-    ) as chunk;
+    perform {{schema}}.notify_finished(v_removed,
+      array_fill('completed'::text, array[cardinality(v_removed)]));
     return query select * from unnest(v_removed, v_removed_tokens);
   end if;
 
