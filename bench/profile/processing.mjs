@@ -7,7 +7,8 @@
 //   HEAP_PROFILE=heap.heapprofile node profile/processing.mjs zapjobs-pg
 //
 // The line printed at the end also gives the CPU time of the server's processes on this machine
-// (postgres or redis-server, read from /proc, in clock ticks of 10 ms) over the same phase.
+// over the same phase: postgres or redis-server, read from /proc in clock ticks, which the
+// script takes to be 10 ms each (100 per second, the usual USER_HZ).
 //
 // ZAPJOBS_PG_URL and ZAPJOBS_REDIS_URL choose the servers (default: the local ones); each run
 // uses a fresh schema or key prefix and removes it at the end. PREFETCH sets the ZapJobs

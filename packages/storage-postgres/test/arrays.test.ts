@@ -17,7 +17,7 @@ describe.skipIf(!reachable)('text array parameters', () => {
     await client.end();
   });
 
-  it('arrive element for element, whatever the elements hold', async () => {
+  it('round-trip every element unchanged', async () => {
     const values = [
       '',
       'NULL',

@@ -134,7 +134,7 @@ describe.skipIf(!reachable)('LISTEN connection', () => {
     await zap.close();
   });
 
-  it('a listener that names its finished states skips lists without them', async () => {
+  it('finishedStates filters finish notices', async () => {
     const storage = openStorage();
     await storage.migrate();
     const everything: string[] = [];

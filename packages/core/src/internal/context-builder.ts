@@ -134,10 +134,10 @@ async function setProgress(
     maxBytes: maxPayloadBytes,
   });
   await recorder?.flush();
-  const held = await callStorage(storage, 'setProgress', () =>
+  const leaseHeld = await callStorage(storage, 'setProgress', () =>
     storage.setProgress(lease, serialized),
   );
-  if (!held) throw leaseLost(env, active);
+  if (!leaseHeld) throw leaseLost(env, active);
 }
 
 async function saveCheckpoint(
@@ -154,10 +154,10 @@ async function saveCheckpoint(
     maxBytes: maxPayloadBytes,
   });
   await recorder?.flush();
-  const held = await callStorage(storage, 'putState', () =>
+  const leaseHeld = await callStorage(storage, 'putState', () =>
     storage.putState(run.id, CHECKPOINT_STATE_KEY, serialized, { lease }),
   );
-  if (!held) throw leaseLost(env, active);
+  if (!leaseHeld) throw leaseLost(env, active);
   if (run.historyLevel === 'full') {
     const sizeBytes = Buffer.byteLength(serialized, 'utf8');
     void env.events

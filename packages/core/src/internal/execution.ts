@@ -539,12 +539,12 @@ async function sendAgain(
 async function completedEarlier(
   env: ExecutionEnv,
   run: ClaimedRun,
-  removed: boolean,
+  remove: boolean,
 ): Promise<boolean> {
   try {
     const record = await env.internals.storage.getRun(run.id);
-    // A run completed with `remove` is gone: only that store can have taken it while leased.
-    if (record === null) return removed;
+    // A completion with `remove` deletes the run, so a missing run means that it was stored.
+    if (record === null) return remove;
     return (
       record?.state === 'completed' &&
       record.attempt === run.attempt &&

@@ -289,9 +289,9 @@ export interface CompleteRequest extends LeaseRef {
   /**
    * Deletes the run once completed, with its events, state values and unique key, instead of
    * keeping it as `completed` (the run's `removeOnComplete`). A run that other runs depend on,
-   * that belongs to a group, or that holds a unique key whose `ttlMs` has not passed (a
-   * throttle) is completed and kept as usual. Either way the request counts as
-   * stored, and listeners hear that the run completed.
+   * that belongs to a group, or that owns a unique key whose `ttlMs` has not passed (a
+   * throttle) is completed and kept as usual. Either way the request counts as stored, and
+   * listeners hear that the run completed.
    */
   remove?: boolean;
 }

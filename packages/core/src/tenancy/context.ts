@@ -38,10 +38,10 @@ export function currentTenantId(): string | undefined {
 }
 
 /**
- * Whether a handler of a run with this tenant needs a scope of its own: for a run with a tenant,
- * and for a run without one while a tenant is ambient around the worker, so the handler does not
- * inherit it. Skipping the scope otherwise keeps AsyncLocalStorage and its per-promise cost on
- * Node 20 out of processes that use no tenants.
+ * Checks whether the handler of a run with this tenant needs a scope of its own. A run with a
+ * tenant does. A run without one does only while a tenant is ambient around the worker, so
+ * that the handler does not inherit it. Skipping the scope otherwise keeps AsyncLocalStorage,
+ * and its cost per promise on Node 20, out of processes that use no tenants.
  */
 export function needsRunTenantScope(tenantId: string | null): boolean {
   return tenantId !== null || (scopeStorage().getStore()?.tenantId ?? null) !== null;

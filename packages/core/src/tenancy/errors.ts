@@ -28,9 +28,9 @@ abstract class TenancyError extends ZapJobsError {
 const codeOfClass = new Map<unknown, TenancyErrorCode>();
 
 /**
- * Whether `value` carries the code of `errorClass`. The classes pass `this` rather than their
- * own name: a class that names itself in its body is renamed by the bundler
- * (`_QuotaExceededError`), and an error takes its `name` from its class.
+ * Checks whether `value` carries the code of `errorClass`. The classes pass `this`, because the
+ * bundler renames a class that names itself in its body (`_QuotaExceededError`), and an error
+ * takes its `name` from its class.
  */
 function matchesCode(errorClass: unknown, value: unknown): boolean {
   return value instanceof ZapJobsError && (value.code as string) === codeOfClass.get(errorClass);
@@ -48,7 +48,7 @@ export class TenantSuspendedError extends TenancyError {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    // biome-ignore lint/complexity/noThisInStatic: the class itself, named without its name.
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class, which must not name itself.
     return matchesCode(this, value);
   }
 }
@@ -65,7 +65,7 @@ export class TenantDeletedError extends TenancyError {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    // biome-ignore lint/complexity/noThisInStatic: the class itself, named without its name.
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class, which must not name itself.
     return matchesCode(this, value);
   }
 }
@@ -81,7 +81,7 @@ export class TenantNotFoundError extends TenancyError {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    // biome-ignore lint/complexity/noThisInStatic: the class itself, named without its name.
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class, which must not name itself.
     return matchesCode(this, value);
   }
 }
@@ -132,7 +132,7 @@ export class QuotaExceededError extends TenancyError {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    // biome-ignore lint/complexity/noThisInStatic: the class itself, named without its name.
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class, which must not name itself.
     return matchesCode(this, value);
   }
 }

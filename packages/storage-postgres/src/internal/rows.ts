@@ -151,9 +151,9 @@ export function claimedRunFromValues(
 
 /**
  * Encodes strings as a PostgreSQL text array literal, for a `$n::text[]` parameter. Every
- * element is quoted, so spaces, commas and the word NULL stay text; only an element with a
- * quote or a backslash needs escaping. pg's own array encoding runs two regular expressions
- * over every element, and the completion statement encodes three arrays per batch.
+ * element is quoted, so spaces, commas and the word NULL stay text, and only an element with a
+ * quote or a backslash needs escaping. It replaces pg's own array encoding, which runs two
+ * regular expressions over every element, in the statements that send a batch of leases.
  */
 export function textArray(values: readonly string[]): string {
   let literal = '{';

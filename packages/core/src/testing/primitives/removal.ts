@@ -1,6 +1,6 @@
 /**
- * Conformance of CompleteRequest.remove: a completed run deleted with what purging deletes,
- * unless other runs depend on it or it belongs to a group.
+ * Conformance of CompleteRequest.remove: a completed run is deleted with what purging deletes,
+ * unless other runs depend on it, it belongs to a group, or it owns a throttle key.
  */
 import { describe, expect, it } from 'vitest';
 import type { RunState } from '../../storage/contract.js';
