@@ -14,6 +14,7 @@ import claimBursts from '../sql/013_claim_bursts.sql';
 import scheduleKey from '../sql/014_schedule_key.sql';
 import schedulePrimaryKey from '../sql/015_schedule_primary_key.sql';
 import removeOnComplete from '../sql/016_remove_on_complete.sql';
+import removeByKey from '../sql/017_remove_by_key.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -41,6 +42,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 14, name: 'schedule names unique per tenant', sql: scheduleKey },
   { version: 15, name: 'schedule primary key', sql: schedulePrimaryKey },
   { version: 16, name: 'remove on complete', sql: removeOnComplete },
+  { version: 17, name: 'remove by key', sql: removeByKey },
 ];
 
 /**

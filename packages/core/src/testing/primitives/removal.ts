@@ -109,6 +109,30 @@ export function describeRemoval(options: ConformanceOptions): void {
       expect((await h.storage.countGroup('kept-batch')).byState.completed).toBe(1);
     });
 
+    it('removes a batch of 300 runs in one call and completes the ones it keeps', async () => {
+      const runs = Array.from({ length: 300 }, (_, i) =>
+        newRun(i % 100 === 0 ? { groupId: 'kept-in-batch' } : {}),
+      );
+      await insert(h.storage, ...runs);
+      const claimed = await claim(h.storage, { limit: 300 });
+      expect(claimed).toHaveLength(300);
+      const results = await h.storage.complete(
+        claimed.map((run) => ({ ...leaseOf(run), output: JSON.stringify(run.id), remove: true })),
+      );
+      expect(results).toEqual(claimed.map(() => true));
+
+      const grouped = new Set(runs.filter((run) => run.groupId !== undefined).map((run) => run.id));
+      for (const run of claimed) {
+        const stored = await h.storage.getRun(run.id);
+        if (grouped.has(run.id)) {
+          expect(stored).toMatchObject({ state: 'completed', output: JSON.stringify(run.id) });
+        } else {
+          expect(stored).toBeNull();
+        }
+      }
+      expect((await h.storage.countGroup('kept-in-batch')).byState.completed).toBe(3);
+    });
+
     it('fences each request by its lease, in one batch with kept runs', async () => {
       await insert(h.storage, newRun(), newRun());
       const [removed, completed] = await claim(h.storage, { limit: 2 });

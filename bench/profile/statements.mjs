@@ -1,0 +1,94 @@
+// Times the PostgreSQL storage's claim and completion statements alone, for profiling: it
+// enqueues no-op runs into a fresh schema, then claims them in batches and completes each batch
+// on one connection, with no worker. Prints the server CPU time per run of each statement (the
+// connection's backend, read from /proc in clock ticks taken to be 10 ms each) and its wall
+// time per run as the client saw it. Not part of `pnpm bench`.
+//
+//   node profile/statements.mjs [runs] [batch]        (default 20,000 runs, batches of 250)
+//   REMOVE_ON_COMPLETE=1 node profile/statements.mjs  (completions delete their runs)
+//
+// ZAPJOBS_PG_URL chooses the server (default: the local one). The schema is dropped at the end.
+import { readFileSync } from 'node:fs';
+import { consoleLogger, defineJob, ZapJobs } from '@zapjobs/core';
+import { PostgresStorage } from '@zapjobs/storage-postgres';
+import pg from 'pg';
+import { Type } from 'typebox';
+
+const PG_URL = process.env.ZAPJOBS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const runs = Number(process.argv[2] ?? 20_000);
+const batch = Number(process.argv[3] ?? 250);
+const remove = process.env.REMOVE_ON_COMPLETE === '1';
+const schema = `zjstatements${process.pid}`;
+
+const storage = new PostgresStorage({ connectionString: PG_URL, schema });
+const job = defineJob({
+  name: 'noop',
+  input: Type.Object({ index: Type.Number() }),
+  output: Type.Null(),
+  defaults: { historyLevel: 'off' },
+  handler: () => null,
+});
+const zap = new ZapJobs({ storage, jobs: [job], logger: consoleLogger('warn') });
+await zap.init();
+for (let first = 0; first < runs; first += 1_000) {
+  const count = Math.min(1_000, runs - first);
+  await zap.enqueueMany(
+    Array.from({ length: count }, (_, offset) => ({ job, input: { index: first + offset } })),
+  );
+}
+
+const client = new pg.Client(PG_URL);
+await client.connect();
+const { rows } = await client.query('select pg_backend_pid() as pid');
+const backend = rows[0].pid;
+
+/** CPU time in ms of this connection's backend process, from /proc (Linux only). */
+function backendCpuMs() {
+  const stat = readFileSync(`/proc/${backend}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+// The statements the storage sends (src/internal/statements.ts), with the columns it reads.
+const s = `"${schema}"`;
+const claimSql = `select (c.claimed).id, (c.claimed).lease_token
+  from ${s}.claim_runs_tenancy_with_bursts($1, $2::text[], $3, $4) as c`;
+const completeSql = `select * from ${s}.complete_runs($1::text[], $2::text[], $3::text[],
+  $4::boolean[])`;
+
+const totals = { claimCpu: 0, claimWall: 0, completeCpu: 0, completeWall: 0, claimed: 0 };
+for (;;) {
+  let cpu = backendCpuMs();
+  let wall = performance.now();
+  const claimed = await client.query({
+    text: claimSql,
+    values: ['statements', ['default'], batch, 30_000],
+    rowMode: 'array',
+  });
+  totals.claimCpu += backendCpuMs() - cpu;
+  totals.claimWall += performance.now() - wall;
+  if (claimed.rows.length === 0) break;
+  totals.claimed += claimed.rows.length;
+
+  const ids = claimed.rows.map((row) => row[0]);
+  cpu = backendCpuMs();
+  wall = performance.now();
+  await client.query(completeSql, [
+    ids,
+    claimed.rows.map((row) => row[1]),
+    ids.map(() => 'null'),
+    ids.map(() => remove),
+  ]);
+  totals.completeCpu += backendCpuMs() - cpu;
+  totals.completeWall += performance.now() - wall;
+}
+
+const perRun = (ms) => ((ms * 1_000) / totals.claimed).toFixed(1);
+console.log(
+  `${totals.claimed} runs in batches of ${batch}${remove ? ', removed on completion' : ''}: ` +
+    `claim ${perRun(totals.claimCpu)} µs server CPU per run (${perRun(totals.claimWall)} µs wall), ` +
+    `complete ${perRun(totals.completeCpu)} µs (${perRun(totals.completeWall)} µs wall)`,
+);
+await client.query(`drop schema ${s} cascade`);
+await client.end();
+await zap.close();
