@@ -1,8 +1,8 @@
 // Times the PostgreSQL storage's claim and completion statements alone, for profiling: it
 // enqueues no-op runs into a fresh schema, then claims them in batches and completes each batch
 // on one connection, with no worker. Prints the server CPU time per run of each statement (the
-// connection's backend, read from /proc in clock ticks taken to be 10 ms each) and its wall
-// time per run as the client saw it. Not part of `pnpm bench`.
+// connection's backend, from /proc/PID/schedstat in nanoseconds) and its wall time per run as
+// the client saw it. Not part of `pnpm bench`.
 //
 //   node profile/statements.mjs [runs] [batch]        (default 20,000 runs, batches of 250)
 //   REMOVE_ON_COMPLETE=1 node profile/statements.mjs  (completions delete their runs)
@@ -42,11 +42,10 @@ await client.connect();
 const { rows } = await client.query('select pg_backend_pid() as pid');
 const backend = rows[0].pid;
 
-/** CPU time in ms of this connection's backend process, from /proc (Linux only). */
+/** CPU time in ms of this connection's backend process, from /proc/PID/schedstat (Linux). */
 function backendCpuMs() {
-  const stat = readFileSync(`/proc/${backend}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  const nanoseconds = readFileSync(`/proc/${backend}/schedstat`, 'utf8').split(' ')[0];
+  return Number(nanoseconds) / 1e6;
 }
 
 // The statements the storage sends (src/internal/statements.ts), with the columns it reads.

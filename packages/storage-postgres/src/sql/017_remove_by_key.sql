@@ -5,10 +5,10 @@
 -- The four-argument complete_runs of migration 16 joined the runs with the request arrays in
 -- its locking statement and its delete. Expecting one running run, the planner read the arrays
 -- once per run (250 × 250 comparisons for a batch of 250): about 70 µs of server CPU per run
--- on a table of 20,000 runs (bench/profile/statements.mjs). The locking statement now probes the primary key once per
--- request, and the delete finds the locked rows by their addresses. The cleanup deletes take
--- the removed ids as one array: one index scan per table instead of a bitmap scan per run.
--- What is removed, what is kept and the order of the locks are as in migration 16.
+-- on a table of 20,000 runs (bench/profile/statements.mjs). The locking statement now probes
+-- the primary key once per request, in id order, and the delete finds the locked rows by their
+-- addresses. The cleanup deletes take the removed ids as one array: one index scan per table
+-- instead of a bitmap scan per run. What is removed and what is kept are as in migration 16.
 --
 -- The function turns sequential scans off. On a table of a few thousand pages the planner's
 -- default costs price fetching 250 rows by address above reading the whole table, and a plan
@@ -36,23 +36,30 @@ begin
     return;
   end if;
 
-  -- Locks the candidates first, each through the primary key (the lateral join leaves the
-  -- planner no other order), then looks for dependents in a statement of its own. A child
+  -- Locks the candidates first, then looks for dependents in a statement of its own. A child
   -- inserted meanwhile keeps a share lock on its parent until it commits, so this lock waits for
   -- it. The next statement's snapshot then contains the new edge, and the parent is kept.
+  -- The lateral join probes the primary key once per request, in id order, the order in which
+  -- insert_runs locks parents. Its `limit 1` keeps the planner from moving the conditions on
+  -- the state into it: with those it may read every running run per request instead.
   select array_agg(l.row_id) into v_locked
-  from unnest(p_ids, p_tokens, p_remove) as q(id, token, remove)
+  from (
+    select u.id, u.token
+    from unnest(p_ids, p_tokens, p_remove) as u(id, token, remove)
+    where u.remove
+    order by u.id collate "C"
+  ) as q
   cross join lateral (
-    select r.ctid as row_id
+    select r.ctid as row_id, r.state, r.group_id, r.unique_key
     from {{schema}}.runs as r
-    where r.id = q.id and r.lease_token = q.token and r.state = 'running'
-      and r.group_id is null
-      and (r.unique_key is null or not exists (
-        select 1 from {{schema}}.unique_keys as u
-        where u.run_id = r.id and u.expires_at > {{schema}}.now_ms()))
+    where r.id = q.id and r.lease_token = q.token
+    limit 1
     for update
   ) as l
-  where q.remove;
+  where l.state = 'running' and l.group_id is null
+    and (l.unique_key is null or not exists (
+      select 1 from {{schema}}.unique_keys as k
+      where k.run_id = q.id and k.expires_at > {{schema}}.now_ms()));
 
   -- The locks keep the runs as they were read, so their row addresses find them again.
   if v_locked is not null then
