@@ -27,14 +27,22 @@ const payloadSchema = Type.Object({
   sample: Type.Optional(Type.Union([Type.Literal('latency'), Type.Literal('lateness')])),
 });
 
-/**
- * ZapJobs on any backend. `fast` records no run history (`historyLevel: 'off'`), the fastest
- * level; the default records the full history. `prefetch` is the worker option of that name
- * (runs claimed ahead of free slots); 0, the default, claims only into free slots.
- */
-export function createZapjobsAdapter(makeStorage: StorageFactory, fast: boolean, prefetch = 0) {
-  return (context: RunContext): SystemAdapter =>
-    new ZapjobsAdapter(context, makeStorage, fast, prefetch);
+/** How the benchmark configures ZapJobs on one backend. */
+export interface ZapjobsSettings {
+  /** Records no run history (`historyLevel: 'off'`), the fastest level, instead of all of it. */
+  fast: boolean;
+  /** The worker option `prefetch`: runs claimed ahead of free slots. 0 claims into free slots. */
+  prefetch: number;
+  /**
+   * Deletes each run when it completes (the job option `removeOnComplete`). The relay scenario
+   * waits for results, so its runs are kept.
+   */
+  removeOnComplete: boolean;
+}
+
+/** ZapJobs on any backend, with the storage `makeStorage` builds. */
+export function createZapjobsAdapter(makeStorage: StorageFactory, settings: ZapjobsSettings) {
+  return (context: RunContext): SystemAdapter => new ZapjobsAdapter(context, makeStorage, settings);
 }
 
 class ZapjobsAdapter implements SystemAdapter {
@@ -42,17 +50,23 @@ class ZapjobsAdapter implements SystemAdapter {
   private handler: WorkerOptions['handler'] | null = null;
   private readonly job: AnyJob;
 
+  private readonly prefetch: number;
+
   constructor(
     private readonly context: RunContext,
     private readonly makeStorage: StorageFactory,
-    fast: boolean,
-    private readonly prefetch: number,
+    { fast, prefetch, removeOnComplete }: ZapjobsSettings,
   ) {
+    this.prefetch = prefetch;
     this.job = defineJob({
       name: 'bench',
       input: payloadSchema,
       output: Type.Null(),
-      defaults: { queue: QUEUE, ...(fast ? { historyLevel: 'off' as const } : {}) },
+      defaults: {
+        queue: QUEUE,
+        ...(fast ? { historyLevel: 'off' as const } : {}),
+        ...(removeOnComplete ? { removeOnComplete: true } : {}),
+      },
       handler: (input) => {
         this.handler?.(input);
         return null;
@@ -95,7 +109,10 @@ class ZapjobsAdapter implements SystemAdapter {
 
   async enqueueAndWait(payload: JobPayload, timeoutMs: number): Promise<boolean> {
     try {
-      await this.zap.enqueueAndWait(this.job, payload, { timeoutMs: Math.ceil(timeoutMs) });
+      await this.zap.enqueueAndWait(this.job, payload, {
+        timeoutMs: Math.ceil(timeoutMs),
+        removeOnComplete: false,
+      });
       return true;
     } catch (error) {
       if (error instanceof WaitTimeoutError) return false;
