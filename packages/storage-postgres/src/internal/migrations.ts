@@ -15,6 +15,7 @@ import scheduleKey from '../sql/014_schedule_key.sql';
 import schedulePrimaryKey from '../sql/015_schedule_primary_key.sql';
 import removeOnComplete from '../sql/016_remove_on_complete.sql';
 import removeByKey from '../sql/017_remove_by_key.sql';
+import fenceByToken from '../sql/018_fence_by_token.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -43,6 +44,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 15, name: 'schedule primary key', sql: schedulePrimaryKey },
   { version: 16, name: 'remove on complete', sql: removeOnComplete },
   { version: 17, name: 'remove by key', sql: removeByKey },
+  { version: 18, name: 'fence by token', sql: fenceByToken },
 ];
 
 /**

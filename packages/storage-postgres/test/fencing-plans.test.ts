@@ -1,0 +1,129 @@
+import type { ClaimedRun } from '@zapjobs/core/storage';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PostgresStorage } from '../src/index.js';
+import {
+  createSchemaStorage,
+  dropSchema,
+  newRun,
+  PG_URL,
+  type PostgresDescriptor,
+  requirePostgres,
+} from './helpers.js';
+
+const reachable = await requirePostgres();
+
+// Statistics taken while no run runs make the index of running runs look empty, which invites
+// plans that read every running run once per request, or once per call. These tests take such
+// statistics on a table of 20,000 runs, start 2,500 of them, and count the rows that a batch of
+// 250 requests reads from the runs table.
+describe.skipIf(!reachable)('lease-fenced batches', () => {
+  let storage: PostgresStorage;
+  let descriptor: PostgresDescriptor;
+  let client: pg.Client;
+  let runs: string;
+  let claimed: ClaimedRun[];
+
+  beforeAll(async () => {
+    ({ storage, descriptor } = await createSchemaStorage());
+    runs = `"${descriptor.schema}".runs`;
+    client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    for (let batch = 0; batch < 20; batch++) {
+      await storage.insertRuns(Array.from({ length: 1_000 }, () => newRun()));
+    }
+    await client.query(`analyze ${runs}`);
+    claimed = await storage.claim({
+      workerId: 'worker-1',
+      queues: ['default'],
+      limit: 2_500,
+      leaseMs: 600_000,
+    });
+  });
+
+  afterAll(async () => {
+    await client.end();
+    await storage.close();
+    await dropSchema(descriptor);
+  });
+
+  /** Reads the rows that this connection has read from the runs table and not yet reported. */
+  async function rowsRead(): Promise<number> {
+    const { rows } = await client.query<{ read: string }>(
+      `select idx_tup_fetch + seq_tup_read as read from pg_stat_xact_user_tables
+       where relid = $1::regclass`,
+      [runs],
+    );
+    return Number(rows[0]!.read);
+  }
+
+  /** Runs one statement in a transaction; returns its row count and the rows it read. */
+  async function readsOf(sql: string, values: unknown[]): Promise<[number, number]> {
+    await client.query('begin');
+    try {
+      const before = await rowsRead();
+      const result = await client.query(sql, values);
+      return [result.rowCount ?? 0, (await rowsRead()) - before];
+    } finally {
+      await client.query('commit');
+    }
+  }
+
+  /** Takes the next 250 claimed runs, as the parallel arrays of a batch call. */
+  function nextBatch(): [string[], string[]] {
+    const batch = claimed.splice(0, 250);
+    expect(batch).toHaveLength(250);
+    return [batch.map((run) => run.id), batch.map((run) => run.leaseToken)];
+  }
+
+  // Probing the primary key reads a few rows per request. A plan that reads the running runs
+  // once per request reads about 250 × 2,500.
+  it('removes by key while thousands run', async () => {
+    const [ids, tokens] = nextBatch();
+    const [count, read] = await readsOf(
+      `select * from "${descriptor.schema}".complete_runs($1::text[], $2::text[], $3::text[],
+        $4::boolean[])`,
+      [ids, tokens, ids.map(() => 'null'), ids.map(() => true)],
+    );
+    expect(count).toBe(250);
+    expect(read).toBeLessThan(25_000);
+    const left = await client.query<{ count: number }>(
+      `select count(*)::int as count from ${runs} where id = any($1::text[])`,
+      [ids],
+    );
+    expect(left.rows[0]!.count).toBe(0);
+  });
+
+  // A plan that reads the running runs once per call reads up to 2,500 rows here.
+  it('completes kept runs by key while thousands run', async () => {
+    const [ids, tokens] = nextBatch();
+    const [count, read] = await readsOf(
+      `select * from "${descriptor.schema}".complete_runs($1::text[], $2::text[], $3::text[],
+        $4::boolean[])`,
+      [ids, tokens, ids.map(() => 'null'), ids.map(() => false)],
+    );
+    expect(count).toBe(250);
+    expect(read).toBeLessThan(1_000);
+  });
+
+  it('fails runs by key while thousands run', async () => {
+    const [ids, tokens] = nextBatch();
+    const [count, read] = await readsOf(
+      `select * from "${descriptor.schema}".fail_runs($1::text[], $2::text[], $3::text[],
+        $4::bigint[])`,
+      [ids, tokens, ids.map(() => '{"message":"boom"}'), ids.map(() => 1_000)],
+    );
+    expect(count).toBe(250);
+    expect(read).toBeLessThan(1_000);
+  });
+
+  it('releases runs by key while thousands run', async () => {
+    const [ids, tokens] = nextBatch();
+    const [count, read] = await readsOf(
+      `select * from "${descriptor.schema}".release_runs($1::text[], $2::text[])`,
+      [ids, tokens],
+    );
+    expect(count).toBe(250);
+    expect(read).toBeLessThan(1_000);
+  });
+});
