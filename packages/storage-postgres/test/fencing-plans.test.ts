@@ -126,4 +126,14 @@ describe.skipIf(!reachable)('lease-fenced batches', () => {
     expect(count).toBe(250);
     expect(read).toBeLessThan(1_000);
   });
+
+  it('extends leases by key while thousands run', async () => {
+    const [ids, tokens] = nextBatch();
+    const [count, read] = await readsOf(
+      `select * from "${descriptor.schema}".heartbeat_runs($1::text[], $2::text[], $3)`,
+      [ids, tokens, 600_000],
+    );
+    expect(count).toBe(250);
+    expect(read).toBeLessThan(1_000);
+  });
 });

@@ -16,6 +16,7 @@ import schedulePrimaryKey from '../sql/015_schedule_primary_key.sql';
 import removeOnComplete from '../sql/016_remove_on_complete.sql';
 import removeByKey from '../sql/017_remove_by_key.sql';
 import fenceByToken from '../sql/018_fence_by_token.sql';
+import heartbeatByToken from '../sql/019_heartbeat_by_token.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -45,6 +46,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 16, name: 'remove on complete', sql: removeOnComplete },
   { version: 17, name: 'remove by key', sql: removeByKey },
   { version: 18, name: 'fence by token', sql: fenceByToken },
+  { version: 19, name: 'heartbeat by token', sql: heartbeatByToken },
 ];
 
 /**

@@ -22,12 +22,7 @@ export function buildStatements({ quoted: s }: SchemaNames) {
       `select ${CLAIM_COLUMNS.map((column) => `(c.claimed).${column}`).join(', ')}, c.bursts
        from ${s}.claim_runs_tenancy_with_bursts($1, $2::text[], $3, $4) as c`,
     ),
-    heartbeat: statement(
-      `update ${s}.runs as r set lease_expires_at = ${s}.now_ms() + $3::bigint
-       from unnest($1::text[], $2::text[]) as q(id, token)
-       where r.id = q.id and r.lease_token = q.token and r.state = 'running'
-       returning r.id as run_id, q.token as lease_token`,
-    ),
+    heartbeat: statement(`select * from ${s}.heartbeat_runs($1::text[], $2::text[], $3::bigint)`),
     complete: statement(
       `select * from ${s}.complete_runs($1::text[], $2::text[], $3::text[], $4::boolean[])`,
     ),
