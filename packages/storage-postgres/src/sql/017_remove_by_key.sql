@@ -61,12 +61,15 @@ begin
       select 1 from {{schema}}.unique_keys as k
       where k.run_id = q.id and k.expires_at > {{schema}}.now_ms()));
 
-  -- The locks keep the runs as they were read, so their row addresses find them again.
+  -- The locks keep the runs as they were read, so their row addresses find them again. The
+  -- check for dependents is a scalar subquery, one index probe per run: written as NOT EXISTS,
+  -- the planner may turn it into a merge join over the whole primary key.
   if v_locked is not null then
     with removed as (
       delete from {{schema}}.runs as r
       where r.ctid = any(v_locked)
-        and not exists (select 1 from {{schema}}.dependencies as d where d.parent_id = r.id)
+        and (select d.child_id from {{schema}}.dependencies as d
+          where d.parent_id = r.id limit 1) is null
       returning r.id, r.lease_token, r.unique_key
     )
     select array_agg(m.id), array_agg(m.lease_token),

@@ -10,8 +10,9 @@
 -- token is set only while its run is running (every change out of running clears it), so the
 -- token alone fences. Without the state condition the planner's default costs still prefer
 -- reading a table of tens of thousands of runs to 250 probes of the primary key, so the
--- functions turn sequential scans off, as complete_runs of migration 17 does. They are
--- otherwise those of migration 5.
+-- functions turn sequential scans off, as complete_runs of migration 17 does. They also take
+-- the requests in id order, so the runs are locked in the order in which insert_runs locks
+-- parents, as migration 17 locks the runs it removes. They are otherwise those of migration 5.
 
 create or replace function {{schema}}.complete_runs(p_ids text[], p_tokens text[],
   p_outputs text[])
@@ -30,7 +31,10 @@ begin
     update {{schema}}.runs as r
     set state = 'completed', output = q.output, finished_at = v_now, lease_token = null,
       lease_expires_at = null
-    from unnest(p_ids, p_tokens, p_outputs) as q(id, token, output)
+    from (
+      select * from unnest(p_ids, p_tokens, p_outputs) as u(id, token, output)
+      order by u.id collate "C"
+    ) as q
     where r.id = q.id and r.lease_token = q.token
     returning r.id, q.token, r.attempt, r.group_id, r.tenant_id, r.history_level, r.unique_key,
       r.unique_release_on
@@ -103,7 +107,10 @@ begin
       finished_at = case when q.delay is null then v_now end,
       lease_token = null,
       lease_expires_at = null
-    from unnest(p_ids, p_tokens, p_errors, p_delays) as q(id, token, error, delay)
+    from (
+      select * from unnest(p_ids, p_tokens, p_errors, p_delays) as u(id, token, error, delay)
+      order by u.id collate "C"
+    ) as q
     where r.id = q.id and r.lease_token = q.token
     returning r.id, q.token, r.state, r.queue, r.attempt, r.group_id, r.tenant_id,
       r.history_level, r.unique_key, r.unique_release_on, q.error, q.delay
@@ -160,7 +167,10 @@ begin
     update {{schema}}.runs as r
     set state = 'available', attempt = greatest(r.attempt - 1, 0), lease_token = null,
       lease_expires_at = null, run_at = least(r.run_at, v_now)
-    from unnest(p_ids, p_tokens) as q(id, token)
+    from (
+      select * from unnest(p_ids, p_tokens) as u(id, token)
+      order by u.id collate "C"
+    ) as q
     where r.id = q.id and r.lease_token = q.token
     returning r.id, q.token, r.queue, r.attempt, r.group_id, r.tenant_id, r.history_level
   ), logged as (

@@ -5,7 +5,8 @@
 -- The storage extended leases with an UPDATE that matched each request with
 -- `r.id = q.id and r.lease_token = q.token and r.state = 'running'`, and so read every running
 -- run through runs_running, as the batch functions did before migration 18. heartbeat_runs
--- fences by lease token alone and turns sequential scans off, as those functions do. Processes
+-- fences by lease token alone, turns sequential scans off and takes the requests in id order,
+-- as those functions do. Processes
 -- of older versions keep sending their own statement, which still works.
 
 -- Extends the leases of the runs whose lease token matches, to now plus p_lease_ms. Returns the
@@ -16,7 +17,10 @@ create function {{schema}}.heartbeat_runs(p_ids text[], p_tokens text[], p_lease
   set enable_seqscan = off
   as $fn$
     update {{schema}}.runs as r set lease_expires_at = {{schema}}.now_ms() + p_lease_ms
-    from unnest(p_ids, p_tokens) as q(id, token)
+    from (
+      select * from unnest(p_ids, p_tokens) as u(id, token)
+      order by u.id collate "C"
+    ) as q
     where r.id = q.id and r.lease_token = q.token
     returning r.id, q.token
 $fn$;
