@@ -17,7 +17,6 @@ import removeOnComplete from '../sql/016_remove_on_complete.sql';
 import removeByKey from '../sql/017_remove_by_key.sql';
 import fenceByToken from '../sql/018_fence_by_token.sql';
 import heartbeatByToken from '../sql/019_heartbeat_by_token.sql';
-import claimAsyncCommit from '../sql/020_claim_without_flush_wait.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -48,7 +47,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 17, name: 'remove by key', sql: removeByKey },
   { version: 18, name: 'fence by token', sql: fenceByToken },
   { version: 19, name: 'heartbeat by token', sql: heartbeatByToken },
-  { version: 20, name: 'claim without flush wait', sql: claimAsyncCommit },
 ];
 
 /**
