@@ -27,7 +27,7 @@ const payloadSchema = Type.Object({
   sample: Type.Optional(Type.Union([Type.Literal('latency'), Type.Literal('lateness')])),
 });
 
-/** How the benchmark configures ZapJobs on one backend. */
+/** The ZapJobs settings of one benchmark configuration. */
 export interface ZapjobsSettings {
   /** Records no run history (`historyLevel: 'off'`), the fastest level, instead of all of it. */
   fast: boolean;

@@ -2,6 +2,8 @@ import type { ClaimedRun } from '@zapjobs/core/storage';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresStorage } from '../src/index.js';
+import { schemaNames } from '../src/internal/names.js';
+import { buildStatements, type Statements } from '../src/internal/statements.js';
 import {
   createSchemaStorage,
   dropSchema,
@@ -13,21 +15,22 @@ import {
 
 const reachable = await requirePostgres();
 
-// Statistics taken while no run runs make the index of running runs look empty, which invites
-// plans that read every running run once per request, or once per call, and on a small table
-// plans that read all of it. These tests take such statistics on a table of 20,000 or 3,000
-// runs, start 2,500 of them, and count the rows that a batch of 250 requests reads from the
-// runs table.
+// Statistics taken while no run is running make the index of running runs look empty. The
+// planner may then read every running run per request or per call, or a small table whole.
+// These tests take such statistics on a table of 20,000 or 3,000 runs, start 2,500 of them and
+// count the rows of the runs table that a batch of 250 requests reads.
 describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i runs', (size) => {
   let storage: PostgresStorage;
   let descriptor: PostgresDescriptor;
   let client: pg.Client;
   let runs: string;
+  let statements: Statements;
   let claimed: ClaimedRun[];
 
   beforeAll(async () => {
     ({ storage, descriptor } = await createSchemaStorage());
     runs = `"${descriptor.schema}".runs`;
+    statements = buildStatements(schemaNames(descriptor.schema));
     client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     for (let batch = 0; batch < size / 1_000; batch++) {
@@ -82,11 +85,12 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
   // reads every run of the table.
   it('removes by key while thousands run', async () => {
     const [ids, tokens] = nextBatch();
-    const [count, read] = await readsOf(
-      `select * from "${descriptor.schema}".complete_runs($1::text[], $2::text[], $3::text[],
-        $4::boolean[])`,
-      [ids, tokens, ids.map(() => 'null'), ids.map(() => true)],
-    );
+    const [count, read] = await readsOf(statements.complete.text, [
+      ids,
+      tokens,
+      ids.map(() => 'null'),
+      ids.map(() => true),
+    ]);
     expect(count).toBe(250);
     expect(read).toBeLessThan(1_000);
     const left = await client.query<{ count: number }>(
@@ -99,42 +103,38 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
   // A plan that reads the running runs once per call reads up to 2,500 rows here.
   it('completes kept runs by key while thousands run', async () => {
     const [ids, tokens] = nextBatch();
-    const [count, read] = await readsOf(
-      `select * from "${descriptor.schema}".complete_runs($1::text[], $2::text[], $3::text[],
-        $4::boolean[])`,
-      [ids, tokens, ids.map(() => 'null'), ids.map(() => false)],
-    );
+    const [count, read] = await readsOf(statements.complete.text, [
+      ids,
+      tokens,
+      ids.map(() => 'null'),
+      ids.map(() => false),
+    ]);
     expect(count).toBe(250);
     expect(read).toBeLessThan(1_000);
   });
 
   it('fails runs by key while thousands run', async () => {
     const [ids, tokens] = nextBatch();
-    const [count, read] = await readsOf(
-      `select * from "${descriptor.schema}".fail_runs($1::text[], $2::text[], $3::text[],
-        $4::bigint[])`,
-      [ids, tokens, ids.map(() => '{"message":"boom"}'), ids.map(() => 1_000)],
-    );
+    const [count, read] = await readsOf(statements.fail.text, [
+      ids,
+      tokens,
+      ids.map(() => '{"message":"boom"}'),
+      ids.map(() => 1_000),
+    ]);
     expect(count).toBe(250);
     expect(read).toBeLessThan(1_000);
   });
 
   it('releases runs by key while thousands run', async () => {
     const [ids, tokens] = nextBatch();
-    const [count, read] = await readsOf(
-      `select * from "${descriptor.schema}".release_runs($1::text[], $2::text[])`,
-      [ids, tokens],
-    );
+    const [count, read] = await readsOf(statements.release.text, [ids, tokens]);
     expect(count).toBe(250);
     expect(read).toBeLessThan(1_000);
   });
 
   it('extends leases by key while thousands run', async () => {
     const [ids, tokens] = nextBatch();
-    const [count, read] = await readsOf(
-      `select * from "${descriptor.schema}".heartbeat_runs($1::text[], $2::text[], $3)`,
-      [ids, tokens, 600_000],
-    );
+    const [count, read] = await readsOf(statements.heartbeat.text, [ids, tokens, 600_000]);
     expect(count).toBe(250);
     expect(read).toBeLessThan(1_000);
   });

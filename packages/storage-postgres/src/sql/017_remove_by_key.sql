@@ -10,9 +10,9 @@
 -- addresses. The cleanup deletes take the removed ids as one array: one index scan per table
 -- instead of a bitmap scan per run. What is removed and what is kept are as in migration 16.
 --
--- The function turns sequential scans off. On a table of a few thousand pages the planner's
--- default costs price fetching 250 rows by address above reading the whole table, and a plan
--- that reads the whole table for every batch is the slowdown this migration removes.
+-- The function turns sequential scans off. On a table of 20,000 runs the planner's default costs
+-- price fetching 250 rows by address above reading the whole table, and a plan that reads the
+-- whole table for every batch is the slowdown this migration removes.
 
 create or replace function {{schema}}.complete_runs(p_ids text[], p_tokens text[],
   p_outputs text[], p_remove boolean[])
@@ -38,10 +38,10 @@ begin
 
   -- Locks the candidates first, then looks for dependents in a statement of its own. A child
   -- inserted meanwhile keeps a share lock on its parent until it commits, so this lock waits for
-  -- it. The next statement's snapshot then contains the new edge, and the parent is kept.
-  -- The lateral join probes the primary key once per request, in id order, the order in which
-  -- insert_runs locks parents. Its `limit 1` keeps the planner from moving the conditions on
-  -- the state into it: with those it may read every running run per request instead.
+  -- it, and the next statement's snapshot contains the new edge.
+  -- The lateral join probes the primary key once per request, in id order as insert_runs locks
+  -- parents. Its `limit 1` keeps the state condition out of it, which would let the planner
+  -- read every running run per request.
   select array_agg(l.row_id) into v_locked
   from (
     select u.id, u.token
@@ -93,8 +93,8 @@ begin
     end if;
   end if;
 
-  -- The other requests complete as in migration 5. The keys of v_gone are the removed ids, so
-  -- each request is looked up in it instead of compared with every removed id.
+  -- The other requests go to the three-argument complete_runs. The keys of v_gone are the
+  -- removed ids, so each request is looked up in it instead of compared with every removed id.
   select coalesce(jsonb_object_agg(m.id, true), '{}') into v_gone from unnest(v_removed) as m(id);
   select array_agg(q.id), array_agg(q.token), array_agg(q.output)
   into v_ids, v_tokens, v_outputs
