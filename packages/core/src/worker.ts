@@ -403,10 +403,10 @@ export class Worker {
       const free = Math.max(0, this.#freeSlots(concurrency));
       const room = prefetch - this.#buffered.size;
       // Free slots that the buffer cannot fill need a claim at once. Otherwise refill the
-      // buffer only once it is half empty, so that one claim serves many handler cycles
-      // instead of one claim per finished handler.
+      // buffer once a quarter of it is left, so that each claim serves many handler cycles:
+      // with short handlers, larger claims gave more throughput (bench/NOTES.md).
       const idle = free > this.#buffered.size;
-      const limit = idle || this.#bufferHalfEmpty() ? free + room : 0;
+      const limit = idle || this.#bufferNeedsRefill() ? free + room : 0;
       if (limit <= 0) {
         await this.#wake.wait(pollIntervalMs);
         continue;
@@ -495,14 +495,15 @@ export class Worker {
     } finally {
       this.#startingRuns = false;
     }
-    // The claim loop waits while the buffer is more than half full, so wake it once it is not.
-    if (started > 0 && this.#bufferHalfEmpty()) this.#wake.notify();
+    // The claim loop waits while the buffer is more than a quarter full, so wake it once it
+    // is not.
+    if (started > 0 && this.#bufferNeedsRefill()) this.#wake.notify();
   }
 
-  /** Checks whether the prefetch buffer has room for half of `prefetch` or more. */
-  #bufferHalfEmpty(): boolean {
+  /** Checks whether the prefetch buffer has room for three quarters of `prefetch` or more. */
+  #bufferNeedsRefill(): boolean {
     const { prefetch } = this.options;
-    return prefetch - this.#buffered.size >= Math.ceil(prefetch / 2);
+    return prefetch - this.#buffered.size >= Math.ceil((prefetch * 3) / 4);
   }
 
   /** Runs another pass of #startBuffered after pending I/O, once. */

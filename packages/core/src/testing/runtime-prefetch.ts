@@ -68,6 +68,45 @@ export function describeRuntimePrefetch(options: ConformanceOptions): void {
       expect(state.started.map((start) => start.n)).toEqual([0, 1, 2, 3, 4, 5]);
     });
 
+    it('refills the buffer once a quarter remains', async () => {
+      const { job, state } = gatedJob('conformance.prefetch-refill');
+      const calls: StorageCall[] = [];
+      const { zap } = await harness.client({
+        jobs: [job],
+        wrap: (storage) => recordingStorage(storage, calls),
+      });
+      const runIds = (
+        await zap.enqueueMany(Array.from({ length: 20 }, (_, n) => ({ job, input: { n } })))
+      ).map((result) => result.runId);
+      const claimLimits = () =>
+        calls
+          .filter((call) => call.method === 'claim')
+          .map((call) => (call.args[0] as { limit: number }).limit);
+
+      await zap.createWorker({ ...FAST_WORKER, concurrency: 1, prefetch: 8 }).start();
+      // The first claim fills the free slot and the buffer: run 0 starts, runs 1 to 8 wait.
+      // Each finished run starts the next from the buffer. Until 6 of the 8 buffered runs have
+      // started, the worker does not claim.
+      for (let n = 0; n < 6; n++) {
+        await waitFor(`run ${n} to start`, () => state.gates.get(n));
+        expect(claimLimits()).toEqual([9]);
+        state.gates.get(n)!.resolve();
+      }
+      // Run 6 starting leaves 2 of 8 runs buffered, so one claim refills the 6 free places.
+      await waitFor('run 6 to start', () => state.gates.get(6));
+      await waitFor('the refill claim', () => claimLimits().length === 2);
+      expect(claimLimits()).toEqual([9, 6]);
+
+      for (let n = 6; n < 20; n++) {
+        await waitFor(`run ${n} to start`, () => state.gates.get(n));
+        state.gates.get(n)!.resolve();
+      }
+      for (const id of runIds) await waitForState(zap, id, ['completed']);
+      expect(state.started.map((start) => start.n)).toEqual(
+        Array.from({ length: 20 }, (_, n) => n),
+      );
+    });
+
     it('graceful stop releases buffered runs at once without counting their attempt', async () => {
       const { job, state } = gatedJob('conformance.prefetch-release');
       const first = await harness.client({ jobs: [job] });
