@@ -500,10 +500,15 @@ export class Worker {
     if (started > 0 && this.#bufferNeedsRefill()) this.#wake.notify();
   }
 
-  /** Checks whether the prefetch buffer has room for three quarters of `prefetch` or more. */
+  /**
+   * Checks whether the prefetch buffer is down to a quarter of `prefetch`, rounded down. With
+   * `prefetch` 2 or more it keeps at least one run, so a slot that frees up while the refill
+   * claim is in flight still has one to start.
+   */
   #bufferNeedsRefill(): boolean {
     const { prefetch } = this.options;
-    return prefetch - this.#buffered.size >= Math.ceil((prefetch * 3) / 4);
+    const keep = prefetch >= 2 ? Math.max(1, Math.floor(prefetch / 4)) : 0;
+    return this.#buffered.size <= keep;
   }
 
   /** Runs another pass of #startBuffered after pending I/O, once. */

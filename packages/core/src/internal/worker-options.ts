@@ -23,8 +23,8 @@ export interface WorkerOptions {
   /**
    * Runs claimed ahead of free concurrency slots and held in a local buffer, in runs. One claim
    * then fetches work for several cycles, which saves storage round trips when handlers are
-   * short. The buffer is refilled, up to `prefetch`, once three quarters of it have started.
-   * Buffered runs hold a lease (extended by the heartbeat) from their claim on, so they
+   * short. The buffer is refilled, up to `prefetch`, once a quarter of it (at least one run) is
+   * left. Buffered runs hold a lease (extended by the heartbeat) from their claim on, so they
    * count as running for storage-side limits (flow concurrency, rate limits) and cannot be taken
    * by another worker; a run of higher priority enqueued later may wait behind them. A buffered
    * run that is cancelled or loses its lease is dropped without starting; on stop every buffered

@@ -107,6 +107,40 @@ export function describeRuntimePrefetch(options: ConformanceOptions): void {
       );
     });
 
+    it('keeps one run buffered while refilling', async () => {
+      const { job, state } = gatedJob('conformance.prefetch-keep-one');
+      const calls: StorageCall[] = [];
+      const { zap } = await harness.client({
+        jobs: [job],
+        wrap: (storage) => recordingStorage(storage, calls),
+      });
+      const runIds = (
+        await zap.enqueueMany(Array.from({ length: 6 }, (_, n) => ({ job, input: { n } })))
+      ).map((result) => result.runId);
+      const claimLimits = () =>
+        calls
+          .filter((call) => call.method === 'claim')
+          .map((call) => (call.args[0] as { limit: number }).limit);
+
+      // With prefetch 3 a quarter rounds down to none, but one run stays buffered: the refill
+      // goes out when run 2 starts and leaves run 3 waiting.
+      await zap.createWorker({ ...FAST_WORKER, concurrency: 1, prefetch: 3 }).start();
+      for (let n = 0; n < 2; n++) {
+        await waitFor(`run ${n} to start`, () => state.gates.get(n));
+        expect(claimLimits()).toEqual([4]);
+        state.gates.get(n)!.resolve();
+      }
+      await waitFor('run 2 to start', () => state.gates.get(2));
+      await waitFor('the refill claim', () => claimLimits().length === 2);
+      expect(claimLimits()).toEqual([4, 2]);
+
+      for (let n = 2; n < 6; n++) {
+        await waitFor(`run ${n} to start`, () => state.gates.get(n));
+        state.gates.get(n)!.resolve();
+      }
+      for (const id of runIds) await waitForState(zap, id, ['completed']);
+    });
+
     it('graceful stop releases buffered runs at once without counting their attempt', async () => {
       const { job, state } = gatedJob('conformance.prefetch-release');
       const first = await harness.client({ jobs: [job] });
