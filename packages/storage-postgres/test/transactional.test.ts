@@ -1,7 +1,7 @@
 import { InvalidOptionError, StorageError, type UniqueSpec } from '@zapjobs/core/storage';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PostgresStorage } from '../src/index.js';
+import { PostgresStorage } from '../src/index.js';
 import {
   createSchemaStorage,
   dropSchema,
@@ -207,6 +207,63 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
     await expect(attempt).rejects.toBeInstanceOf(StorageError);
     await expect(attempt).rejects.toThrow(/current transaction is aborted/);
     await client.query('rollback');
+  });
+
+  it('children enqueue beside a mixed removal batch', async () => {
+    // Two running runs: the one with the smaller id is kept, the other removed on completion.
+    const runs = [newRun(), newRun()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    await storage.insertRuns(runs);
+    const claimed = await storage.claim({
+      workerId: 'w',
+      queues: ['default'],
+      limit: 2,
+      leaseMs: 60_000,
+    });
+    const token = (id: string) => claimed.find((run) => run.id === id)!.leaseToken;
+    const [kept, removed] = runs.map((run) => run.id) as [string, string];
+
+    // The application enqueues a child of each parent in id order, as insert_runs locks
+    // parents, while the batch completes both.
+    const client = await appClient();
+    await client.query('begin');
+    await storage.insertRuns([newRun({ dependsOn: [{ runId: kept, condition: 'success' }] })], {
+      transaction: client,
+    });
+    // The batch goes through a storage that records its log lines: a statement rolled back by
+    // a deadlock is retried with a debug line.
+    const logged: string[] = [];
+    const record = (_fields: Record<string, unknown>, message: string) => logged.push(message);
+    const batchStorage = new PostgresStorage({
+      connectionString: PG_URL,
+      schema: descriptor.schema,
+      poolSize: 2,
+      logger: { debug: record, info: record, warn: record, error: record },
+    });
+    const completing = batchStorage.complete([
+      { runId: removed, leaseToken: token(removed), output: 'null', remove: true },
+      { runId: kept, leaseToken: token(kept), output: 'null', remove: false },
+    ]);
+    await waitFor('the batch to wait for the child enqueue', async () => {
+      const { rows } = await storage.pool.query(
+        `select count(*)::int as waiting from pg_stat_activity
+         where wait_event_type = 'Lock' and query like '%complete_runs%' and query like $1`,
+        [`%${descriptor.schema}%`],
+      );
+      return rows[0].waiting > 0;
+    });
+    // Locking the removed run before the kept one made this insert deadlock with the batch.
+    await storage.insertRuns(
+      [newRun({ dependsOn: [{ runId: removed, condition: 'success' }] })],
+      { transaction: client },
+    );
+    await client.query('commit');
+
+    expect(await completing).toEqual([true, true]);
+    await batchStorage.close();
+    expect(logged.filter((line) => line.includes('deadlock'))).toEqual([]);
+    // The removed run has a child now, so it is kept as completed.
+    expect((await storage.getRun(removed))?.state).toBe('completed');
+    expect((await storage.getRun(kept))?.state).toBe('completed');
   });
 });
 

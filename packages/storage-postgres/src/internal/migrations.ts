@@ -17,6 +17,7 @@ import removeOnComplete from '../sql/016_remove_on_complete.sql';
 import removeByKey from '../sql/017_remove_by_key.sql';
 import fenceByToken from '../sql/018_fence_by_token.sql';
 import heartbeatByToken from '../sql/019_heartbeat_by_token.sql';
+import lockMixedBatches from '../sql/020_lock_mixed_batches.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -47,6 +48,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 17, name: 'remove by key', sql: removeByKey },
   { version: 18, name: 'fence by token', sql: fenceByToken },
   { version: 19, name: 'heartbeat by token', sql: heartbeatByToken },
+  { version: 20, name: 'lock mixed batches', sql: lockMixedBatches },
 ];
 
 /**
