@@ -113,6 +113,20 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
     expect(read).toBeLessThan(1_000);
   });
 
+  // A batch that removes some runs and keeps others locks them all first, then completes the
+  // kept ones: about two probes per request.
+  it('completes a mixed batch by key while thousands run', async () => {
+    const [ids, tokens] = nextBatch();
+    const [count, read] = await readsOf(statements.complete.text, [
+      ids,
+      tokens,
+      ids.map(() => 'null'),
+      ids.map((_, index) => index % 2 === 0),
+    ]);
+    expect(count).toBe(250);
+    expect(read).toBeLessThan(1_000);
+  });
+
   it('fails runs by key while thousands run', async () => {
     const [ids, tokens] = nextBatch();
     const [count, read] = await readsOf(statements.fail.text, [

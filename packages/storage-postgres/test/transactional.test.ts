@@ -222,13 +222,6 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
     const token = (id: string) => claimed.find((run) => run.id === id)!.leaseToken;
     const [kept, removed] = runs.map((run) => run.id) as [string, string];
 
-    // The application enqueues a child of each parent in id order, as insert_runs locks
-    // parents, while the batch completes both.
-    const client = await appClient();
-    await client.query('begin');
-    await storage.insertRuns([newRun({ dependsOn: [{ runId: kept, condition: 'success' }] })], {
-      transaction: client,
-    });
     // The batch goes through a storage that records its log lines: a statement rolled back by
     // a deadlock is retried with a debug line.
     const logged: string[] = [];
@@ -239,27 +232,34 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
       poolSize: 2,
       logger: { debug: record, info: record, warn: record, error: record },
     });
-    const completing = batchStorage.complete([
-      { runId: removed, leaseToken: token(removed), output: 'null', remove: true },
-      { runId: kept, leaseToken: token(kept), output: 'null', remove: false },
-    ]);
-    await waitFor('the batch to wait for the child enqueue', async () => {
-      const { rows } = await storage.pool.query(
-        `select count(*)::int as waiting from pg_stat_activity
-         where wait_event_type = 'Lock' and query like '%complete_runs%' and query like $1`,
-        [`%${descriptor.schema}%`],
-      );
-      return rows[0].waiting > 0;
-    });
-    // Locking the removed run before the kept one made this insert deadlock with the batch.
-    await storage.insertRuns(
-      [newRun({ dependsOn: [{ runId: removed, condition: 'success' }] })],
-      { transaction: client },
-    );
-    await client.query('commit');
+    try {
+      // The application enqueues a child of each parent in id order, the order in which one
+      // enqueue locks the parents of a child, while the batch completes both.
+      const client = await appClient();
+      await client.query('begin');
+      const keptChild = newRun({ dependsOn: [{ runId: kept, condition: 'success' }] });
+      await storage.insertRuns([keptChild], { transaction: client });
+      const completing = batchStorage.complete([
+        { runId: removed, leaseToken: token(removed), output: 'null', remove: true },
+        { runId: kept, leaseToken: token(kept), output: 'null', remove: false },
+      ]);
+      await waitFor('the batch to wait for the child enqueue', async () => {
+        const { rows } = await storage.pool.query(
+          `select count(*)::int as waiting from pg_stat_activity
+           where wait_event_type = 'Lock' and query like '%complete_runs%' and query like $1`,
+          [`%${descriptor.schema}%`],
+        );
+        return rows[0].waiting > 0;
+      });
+      // Locking the removed run before the kept one made this insert deadlock with the batch.
+      const removedChild = newRun({ dependsOn: [{ runId: removed, condition: 'success' }] });
+      await storage.insertRuns([removedChild], { transaction: client });
+      await client.query('commit');
 
-    expect(await completing).toEqual([true, true]);
-    await batchStorage.close();
+      expect(await completing).toEqual([true, true]);
+    } finally {
+      await batchStorage.close();
+    }
     expect(logged.filter((line) => line.includes('deadlock'))).toEqual([]);
     // The removed run has a child now, so it is kept as completed.
     expect((await storage.getRun(removed))?.state).toBe('completed');

@@ -3,11 +3,12 @@
 -- Placeholders: {{schema}} is the quoted schema name.
 --
 -- The four-argument complete_runs of migration 17 locked the runs it removes first and the
--- runs it keeps afterwards, in the three-argument complete_runs. An application transaction
--- that enqueued children of a kept run and then of a removed one, with the kept run's id the
--- smaller, could deadlock with such a batch, and PostgreSQL then aborted one of the two. The
--- function now locks every requested run in id order before it removes any, as insert_runs
--- locks parents. The rest is as in migration 17.
+-- runs it keeps afterwards, in the three-argument complete_runs. A transaction that locked a
+-- kept run and then a removed one could deadlock with such a batch, whichever id was smaller,
+-- and PostgreSQL then aborted one of the two. The function now locks every requested run in id
+-- order before it removes any, as the other batch functions do since migration 18 and as one
+-- enqueue locks the parents of a child. A transaction that locks runs in another order can
+-- still deadlock with a batch. The rest is as in migration 17.
 
 create or replace function {{schema}}.complete_runs(p_ids text[], p_tokens text[],
   p_outputs text[], p_remove boolean[])
