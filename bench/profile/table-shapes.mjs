@@ -7,7 +7,8 @@
 //   - wide text key: shaped like the storage's runs table (30 columns, a text primary key,
 //     text lease tokens, the claim index and the index of running runs);
 //   - narrow uuid key: 10 columns, a uuid primary key and a bigint lease token, same indexes;
-//   - narrow bigint key: the same with a bigint identity key.
+//   - wide uuid key and narrow text key: the first two with their key types swapped;
+//   - narrow bigint key: the narrow table with a bigint identity key.
 //
 //   node profile/table-shapes.mjs
 //
@@ -89,6 +90,20 @@ const SHAPES = [
     remove: `delete from ${SCHEMA}.t as r using unnest($1::uuid[]) as u(id) where r.id = u.id`,
   },
 ];
+SHAPES.push({
+  ...SHAPES[0],
+  name: 'wide uuid key',
+  create: SHAPES[0].create.replace('id text collate "C" primary key', 'id uuid primary key'),
+  fill: SHAPES[0].fill.replace('gen_random_uuid()::text', 'gen_random_uuid()'),
+  remove: SHAPES[0].remove.replace('text[]', 'uuid[]'),
+});
+SHAPES.push({
+  ...SHAPES[1],
+  name: 'narrow text key',
+  create: SHAPES[1].create.replace('id uuid primary key', 'id text collate "C" primary key'),
+  fill: SHAPES[1].fill.replace('gen_random_uuid()', 'gen_random_uuid()::text'),
+  remove: SHAPES[1].remove.replace('uuid[]', 'text[]'),
+});
 SHAPES.push({
   ...SHAPES[1],
   name: 'narrow bigint key',
