@@ -80,7 +80,7 @@ export const QUICK: Profile = {
       includeLimits: true,
       cell: {
         // The fastest systems here take about 300 ms for 10,000 jobs. With 2,000, the phase
-        // lasted under 100 ms and mostly measured how fast a new worker process warms up.
+        // lasted about 100 ms and mostly measured how fast a new worker process warms up.
         ...processing(8, 1, 10_000, 5_000),
         singleCount: 100,
         latencyCount: 25,

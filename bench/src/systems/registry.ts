@@ -173,8 +173,9 @@ const PEERS: SystemSpec[] = [
     packages: ['@dbos-inc/dbos-sdk'],
     traits: { ...FULL, bulkEnqueue: false },
     fullProfileOnly:
-      'one quick cell takes 12 to 20 s (enqueue near 1,000 jobs/s with no bulk API, ' +
-      'processing under 500 jobs/s), which would push the quick profile past five minutes',
+      'one quick cell would take about 20 to 30 s, an estimate from enqueue near 1,000 jobs/s ' +
+      'with no bulk API and processing under 500 jobs/s, which would push the quick profile ' +
+      'past five minutes',
     load: async () => (await import('./dbos.js')).createDbosAdapter(true),
   },
 ];

@@ -495,8 +495,7 @@ export class Worker {
     } finally {
       this.#startingRuns = false;
     }
-    // The claim loop waits while the buffer is more than a quarter full, so wake it once it
-    // is not.
+    // The claim loop waits until the buffer needs a refill, so wake it once it does.
     if (started > 0 && this.#bufferNeedsRefill()) this.#wake.notify();
   }
 

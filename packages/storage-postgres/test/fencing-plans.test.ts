@@ -113,8 +113,8 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
     expect(read).toBeLessThan(1_000);
   });
 
-  // A batch that removes some runs and keeps others locks them all first, then completes the
-  // kept ones: about two probes per request.
+  // A batch that removes some runs and keeps others locks them all first, then probes the
+  // kept ones again to complete them.
   it('completes a mixed batch by key while thousands run', async () => {
     const [ids, tokens] = nextBatch();
     const [count, read] = await readsOf(statements.complete.text, [
@@ -125,6 +125,11 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
     ]);
     expect(count).toBe(250);
     expect(read).toBeLessThan(1_000);
+    const left = await client.query<{ count: number }>(
+      `select count(*)::int as count from ${runs} where id = any($1::text[])`,
+      [ids],
+    );
+    expect(left.rows[0]!.count).toBe(125);
   });
 
   it('fails runs by key while thousands run', async () => {

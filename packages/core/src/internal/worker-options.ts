@@ -23,13 +23,13 @@ export interface WorkerOptions {
   /**
    * Runs claimed ahead of free concurrency slots and held in a local buffer, in runs. One claim
    * then fetches work for several cycles, which saves storage round trips when handlers are
-   * short. The buffer is refilled, up to `prefetch`, once a quarter of it (at least one run) is
-   * left. Buffered runs hold a lease (extended by the heartbeat) from their claim on, so they
-   * count as running for storage-side limits (flow concurrency, rate limits) and cannot be taken
-   * by another worker; a run of higher priority enqueued later may wait behind them. A buffered
-   * run that is cancelled or loses its lease is dropped without starting; on stop every buffered
-   * run is released at once, claimable again with its attempt not counted. Default 0 (claim only
-   * into free slots).
+   * short. The buffer is refilled, up to `prefetch`, once a quarter of it is left (at least
+   * one run from `prefetch: 2` on). Buffered runs hold a lease (extended by the heartbeat)
+   * from their claim on. They count as running for storage-side limits (flow concurrency, rate
+   * limits) and cannot be taken by another worker, and a run of higher priority enqueued later
+   * may wait behind them. A buffered run that is cancelled or loses its lease is dropped without
+   * starting; on stop every buffered run is released at once, claimable again with its attempt
+   * not counted. Default 0 (claim only into free slots).
    */
   prefetch?: number;
   /** Lease length in ms; a run whose lease expires without a heartbeat is reclaimed. Default 30,000. */
