@@ -28,7 +28,7 @@ export interface WorkerOptions {
    * from their claim on. They count as running for storage-side limits (flow concurrency, rate
    * limits) and cannot be taken by another worker, and a run of higher priority enqueued later
    * may wait behind them. A buffered run that is cancelled or loses its lease is dropped without
-   * starting; on stop every buffered run is released at once, claimable again with its attempt
+   * starting. On stop every buffered run is released at once, claimable again with its attempt
    * not counted. Default 0 (claim only into free slots).
    */
   prefetch?: number;
