@@ -68,77 +68,63 @@ export function describeRuntimePrefetch(options: ConformanceOptions): void {
       expect(state.started.map((start) => start.n)).toEqual([0, 1, 2, 3, 4, 5]);
     });
 
-    it('refills the buffer once a quarter remains', async () => {
-      const { job, state } = gatedJob('conformance.prefetch-refill');
+    /**
+     * Runs `total` gated runs through a worker with concurrency 1 and `prefetch`, opening the
+     * gates in order. Checks the limit of the first claim, that no other claim is sent before
+     * run `refillAt` starts, and then the limit of the refill claim.
+     */
+    async function checkRefill(
+      name: string,
+      total: number,
+      prefetch: number,
+      refillAt: number,
+      limits: [number, number],
+    ): Promise<void> {
+      const { job, state } = gatedJob(name);
       const calls: StorageCall[] = [];
       const { zap } = await harness.client({
         jobs: [job],
         wrap: (storage) => recordingStorage(storage, calls),
       });
       const runIds = (
-        await zap.enqueueMany(Array.from({ length: 20 }, (_, n) => ({ job, input: { n } })))
+        await zap.enqueueMany(Array.from({ length: total }, (_, n) => ({ job, input: { n } })))
       ).map((result) => result.runId);
       const claimLimits = () =>
         calls
           .filter((call) => call.method === 'claim')
           .map((call) => (call.args[0] as { limit: number }).limit);
 
-      await zap.createWorker({ ...FAST_WORKER, concurrency: 1, prefetch: 8 }).start();
-      // The first claim fills the free slot and the buffer: run 0 starts, runs 1 to 8 wait.
-      // Each finished run starts the next from the buffer. Until 6 of the 8 buffered runs have
-      // started, the worker does not claim.
-      for (let n = 0; n < 6; n++) {
+      await zap.createWorker({ ...FAST_WORKER, concurrency: 1, prefetch }).start();
+      for (let n = 0; n < refillAt; n++) {
         await waitFor(`run ${n} to start`, () => state.gates.get(n));
-        expect(claimLimits()).toEqual([9]);
+        expect(claimLimits()).toEqual([limits[0]]);
         state.gates.get(n)!.resolve();
       }
-      // Run 6 starting leaves 2 of 8 runs buffered, so one claim refills the 6 free places.
-      await waitFor('run 6 to start', () => state.gates.get(6));
+      await waitFor(`run ${refillAt} to start`, () => state.gates.get(refillAt));
       await waitFor('the refill claim', () => claimLimits().length === 2);
-      expect(claimLimits()).toEqual([9, 6]);
+      expect(claimLimits()).toEqual(limits);
 
-      for (let n = 6; n < 20; n++) {
+      for (let n = refillAt; n < total; n++) {
         await waitFor(`run ${n} to start`, () => state.gates.get(n));
         state.gates.get(n)!.resolve();
       }
       for (const id of runIds) await waitForState(zap, id, ['completed']);
       expect(state.started.map((start) => start.n)).toEqual(
-        Array.from({ length: 20 }, (_, n) => n),
+        Array.from({ length: total }, (_, n) => n),
       );
+    }
+
+    it('refills the buffer once a quarter remains', async () => {
+      // The first claim fills the free slot and the buffer: run 0 starts, runs 1 to 8 wait.
+      // Until 6 of the 8 buffered runs have started, the worker does not claim. Run 6 starting
+      // leaves 2 of 8 runs buffered, so one claim refills the 6 free places.
+      await checkRefill('conformance.prefetch-refill', 20, 8, 6, [9, 6]);
     });
 
     it('keeps one run buffered while refilling', async () => {
-      const { job, state } = gatedJob('conformance.prefetch-keep-one');
-      const calls: StorageCall[] = [];
-      const { zap } = await harness.client({
-        jobs: [job],
-        wrap: (storage) => recordingStorage(storage, calls),
-      });
-      const runIds = (
-        await zap.enqueueMany(Array.from({ length: 6 }, (_, n) => ({ job, input: { n } })))
-      ).map((result) => result.runId);
-      const claimLimits = () =>
-        calls
-          .filter((call) => call.method === 'claim')
-          .map((call) => (call.args[0] as { limit: number }).limit);
-
       // With prefetch 3 a quarter rounds down to none, but one run stays buffered: the refill
       // goes out when run 2 starts and leaves run 3 waiting.
-      await zap.createWorker({ ...FAST_WORKER, concurrency: 1, prefetch: 3 }).start();
-      for (let n = 0; n < 2; n++) {
-        await waitFor(`run ${n} to start`, () => state.gates.get(n));
-        expect(claimLimits()).toEqual([4]);
-        state.gates.get(n)!.resolve();
-      }
-      await waitFor('run 2 to start', () => state.gates.get(2));
-      await waitFor('the refill claim', () => claimLimits().length === 2);
-      expect(claimLimits()).toEqual([4, 2]);
-
-      for (let n = 2; n < 6; n++) {
-        await waitFor(`run ${n} to start`, () => state.gates.get(n));
-        state.gates.get(n)!.resolve();
-      }
-      for (const id of runIds) await waitForState(zap, id, ['completed']);
+      await checkRefill('conformance.prefetch-keep-one', 6, 3, 2, [4, 2]);
     });
 
     it('graceful stop releases buffered runs at once without counting their attempt', async () => {
