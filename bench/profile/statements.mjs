@@ -53,7 +53,7 @@ function backendCpuMs() {
 const s = `"${schema}"`;
 const claimSql = `select (c.claimed).id, (c.claimed).lease_token
   from ${s}.claim_runs_tenancy_with_bursts($1, $2::text[], $3, $4) as c`;
-const completeSql = `select * from ${s}.complete_runs($1::text[], $2::text[], $3::text[],
+const completeSql = `select * from ${s}.complete_runs($1::uuid[], $2::text[], $3::text[],
   $4::boolean[])`;
 
 const totals = { claimCpu: 0, claimWall: 0, completeCpu: 0, completeWall: 0, claimed: 0 };

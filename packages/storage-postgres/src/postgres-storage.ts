@@ -68,6 +68,7 @@ import {
   toWorkerInfo,
   type WorkerRow,
 } from './internal/rows.js';
+import { isRunId } from './internal/run-ids.js';
 import * as runs from './internal/runs.js';
 import { buildStatements, type Statements } from './internal/statements.js';
 import * as tenancy from './internal/tenancy.js';
@@ -197,6 +198,7 @@ export class PostgresStorage implements Storage {
   }
 
   async getRun(runId: string): Promise<RunRecord | null> {
+    if (!isRunId(runId)) return null;
     const { rows } = await this.db.query<RunRow>('getRun', this.st.getRun, [runId]);
     return rows[0] === undefined ? null : toRunRecord(rows[0]);
   }
@@ -222,6 +224,7 @@ export class PostgresStorage implements Storage {
   }
 
   async cancel(runId: string): Promise<CancelResult | null> {
+    if (!isRunId(runId)) return null;
     const { rows } = await this.db.query<CancelResult>('cancel', this.st.cancel, [runId]);
     const row = rows[0];
     return row === undefined ? null : { cancelled: row.cancelled, state: row.state };
@@ -236,6 +239,7 @@ export class PostgresStorage implements Storage {
   }
 
   async sendSignal(runId: string, name: string, payload: string): Promise<boolean> {
+    if (!isRunId(runId)) return false;
     const { rows } = await this.db.query<{ ok: boolean }>('sendSignal', this.st.signal, [
       runId,
       name,
@@ -245,6 +249,7 @@ export class PostgresStorage implements Storage {
   }
 
   async setProgress(lease: LeaseRef, progress: string): Promise<boolean> {
+    if (!isRunId(lease.runId)) return false;
     const { rows } = await this.db.query<{ ok: boolean }>('setProgress', this.st.progress, [
       lease.runId,
       lease.leaseToken,
@@ -264,6 +269,7 @@ export class PostgresStorage implements Storage {
   // dependencies and groups
 
   async listDependencies(runId: string): Promise<DependencyRecord[]> {
+    if (!isRunId(runId)) return [];
     const { rows } = await this.db.query<{
       parent_id: string;
       condition: DependencyRecord['condition'];
@@ -304,7 +310,7 @@ export class PostgresStorage implements Storage {
     options: { ifAbsent?: boolean; lease?: LeaseRef } = {},
   ): Promise<boolean> {
     const { ifAbsent = false, lease } = options;
-    if (lease !== undefined && lease.runId !== runId) return false;
+    if (!isRunId(runId) || (lease !== undefined && lease.runId !== runId)) return false;
     const sql =
       lease === undefined
         ? ifAbsent
@@ -320,6 +326,7 @@ export class PostgresStorage implements Storage {
   }
 
   async getState(runId: string, key: string): Promise<string | null> {
+    if (!isRunId(runId)) return null;
     const { rows } = await this.db.query<{ value: string }>('getState', this.st.getState, [
       runId,
       key,
@@ -328,6 +335,7 @@ export class PostgresStorage implements Storage {
   }
 
   async listState(runId: string): Promise<Record<string, string>> {
+    if (!isRunId(runId)) return {};
     const { rows } = await this.db.query<{ key: string; value: string }>(
       'listState',
       this.st.listState,
@@ -341,9 +349,11 @@ export class PostgresStorage implements Storage {
   // events
 
   async appendEvents(events: readonly NewEvent[]): Promise<void> {
-    if (events.length === 0) return;
+    // An event of a run that does not exist is skipped, so one whose id is not a run id is too.
+    const known = events.filter((event) => isRunId(event.runId));
+    if (known.length === 0) return;
     const payload = JSON.stringify(
-      events.map((event) => ({
+      known.map((event) => ({
         run_id: event.runId,
         type: event.type,
         data: event.data,
@@ -354,6 +364,7 @@ export class PostgresStorage implements Storage {
   }
 
   async listEvents(query: EventQuery): Promise<Page<EventRecord>> {
+    if (query.runId !== undefined && !isRunId(query.runId)) return { items: [], nextCursor: null };
     const { sql, values } = eventPageQuery(`${this.names.quoted}.events`, query);
     const { rows } = await this.db.query<EventRow>('listEvents', sql, values);
     return toPage(rows.map(toEventRecord), query.limit, (event) => event.id);
@@ -504,9 +515,10 @@ export class PostgresStorage implements Storage {
   }
 
   async retryRuns(runIds: readonly string[]): Promise<number> {
-    if (runIds.length === 0) return 0;
+    const known = runIds.filter(isRunId);
+    if (known.length === 0) return 0;
     const { rows } = await this.db.query<{ moved: number }>('retryRuns', this.st.retryRuns, [
-      [...runIds],
+      known,
     ]);
     return rows[0]?.moved ?? 0;
   }

@@ -1,7 +1,13 @@
-import { StorageError } from '@zapjobs/core/storage';
+import { InvalidOptionError, StorageError } from '@zapjobs/core/storage';
 import { describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../src/index.js';
-import { createSchemaStorage, dropSchema, recordingLogger, requirePostgres } from './helpers.js';
+import {
+  createSchemaStorage,
+  dropSchema,
+  newRun,
+  recordingLogger,
+  requirePostgres,
+} from './helpers.js';
 
 const reachable = await requirePostgres();
 
@@ -41,6 +47,35 @@ describe.skipIf(!reachable)('closed storage', () => {
   });
 });
 
+describe.skipIf(!reachable)('run ids', () => {
+  it('an insert of a run whose id is not a UUID names it and writes nothing', async () => {
+    const { storage, descriptor } = await createSchemaStorage();
+    try {
+      const valid = newRun();
+      const insert = storage.insertRuns([valid, newRun({ id: 'job-42' })]);
+      await expect(insert).rejects.toBeInstanceOf(InvalidOptionError);
+      await expect(insert).rejects.toThrow(/runs\[1\]\.id: "job-42".*lowercase UUID/);
+      expect(await storage.getRun(valid.id)).toBeNull();
+    } finally {
+      await storage.close();
+      await dropSchema(descriptor);
+    }
+  });
+
+  it('a list cursor that is not a run id is rejected', async () => {
+    const { storage, descriptor } = await createSchemaStorage();
+    try {
+      const page = storage.listRuns({}, { limit: 10, cursor: "x' or true" });
+      await expect(page).rejects.toBeInstanceOf(InvalidOptionError);
+      await expect(page).rejects.toThrow(/cursor.*nextCursor of a previous page/);
+    } finally {
+      await storage.close();
+      await dropSchema(descriptor);
+    }
+  });
+});
+
 if (!reachable) {
   it.skip('closed storage: PostgreSQL is unreachable, see the notice above', () => {});
+  it.skip('run ids: PostgreSQL is unreachable, see the notice above', () => {});
 }

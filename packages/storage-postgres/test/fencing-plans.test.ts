@@ -94,7 +94,7 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
     expect(count).toBe(250);
     expect(read).toBeLessThan(1_000);
     const left = await client.query<{ count: number }>(
-      `select count(*)::int as count from ${runs} where id = any($1::text[])`,
+      `select count(*)::int as count from ${runs} where id = any($1::uuid[])`,
       [ids],
     );
     expect(left.rows[0]!.count).toBe(0);
@@ -126,7 +126,7 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
     expect(count).toBe(250);
     expect(read).toBeLessThan(1_000);
     const left = await client.query<{ count: number }>(
-      `select count(*)::int as count from ${runs} where id = any($1::text[])`,
+      `select count(*)::int as count from ${runs} where id = any($1::uuid[])`,
       [ids],
     );
     expect(left.rows[0]!.count).toBe(125);

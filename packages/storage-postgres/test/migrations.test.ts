@@ -3,7 +3,8 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../src/index.js';
 import { MIGRATIONS, render } from '../src/internal/migrations.js';
-import { schemaNames } from '../src/internal/names.js';
+import { type SchemaNames, schemaNames } from '../src/internal/names.js';
+import { encodeNewRuns } from '../src/internal/rows.js';
 import { dropSchema, newRun, PG_URL, randomSchema, requirePostgres } from './helpers.js';
 
 const reachable = await requirePostgres();
@@ -91,18 +92,7 @@ describe.skipIf(!reachable)('migrations', () => {
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     try {
-      await client.query(`create schema ${names.quoted}`);
-      await client.query(
-        `create table ${names.quoted}.migrations (version integer primary key, name text not null,
-          applied_at timestamptz not null default now())`,
-      );
-      for (const migration of MIGRATIONS.filter((candidate) => candidate.version < 14)) {
-        await client.query(render(migration.sql, names));
-        await client.query(
-          `insert into ${names.quoted}.migrations (version, name) values ($1, $2)`,
-          [migration.version, migration.name],
-        );
-      }
+      await migrateBelow(client, names, 14);
       const insert = `insert into ${names.quoted}.schedules (name, job, input, cron, interval_ms,
           timezone, paused, next_fire_at, last_fire_at, options, tenant_id, created_at, updated_at)
         values ($1, 'report', '{}', null, 60000, null, $2, 5000, 4000, '{}', $3, 1, 2)`;
@@ -156,18 +146,7 @@ describe.skipIf(!reachable)('migrations', () => {
     const storage = new PostgresStorage({ connectionString: PG_URL, schema, poolSize: 2 });
     try {
       // A schema as version 12 left it, claimed through the function that version calls.
-      await client.query(`create schema ${names.quoted}`);
-      await client.query(
-        `create table ${names.quoted}.migrations (version integer primary key, name text not null,
-          applied_at timestamptz not null default now())`,
-      );
-      for (const migration of MIGRATIONS.filter((candidate) => candidate.version < 13)) {
-        await client.query(render(migration.sql, names));
-        await client.query(
-          `insert into ${names.quoted}.migrations (version, name) values ($1, $2)`,
-          [migration.version, migration.name],
-        );
-      }
+      await migrateBelow(client, names, 13);
       expect((await claim('claim_runs_tenancy', 'limited')).rows).toEqual([]);
 
       await storage.migrate();
@@ -208,18 +187,7 @@ describe.skipIf(!reachable)('migrations', () => {
     try {
       // A schema as version 14 left it, with a schedule, in a publication that publishes
       // updates and deletes (the default).
-      await client.query(`create schema ${names.quoted}`);
-      await client.query(
-        `create table ${names.quoted}.migrations (version integer primary key, name text not null,
-          applied_at timestamptz not null default now())`,
-      );
-      for (const migration of MIGRATIONS.filter((candidate) => candidate.version < 15)) {
-        await client.query(render(migration.sql, names));
-        await client.query(
-          `insert into ${names.quoted}.migrations (version, name) values ($1, $2)`,
-          [migration.version, migration.name],
-        );
-      }
+      await migrateBelow(client, names, 15);
       await client.query(
         `insert into ${names.quoted}.schedules (name, job, input, cron, interval_ms, timezone,
           paused, next_fire_at, last_fire_at, options, tenant_id, created_at, updated_at)
@@ -273,6 +241,124 @@ describe.skipIf(!reachable)('migrations', () => {
     }
   });
 
+  it('migration 21 stores run ids as uuid and keeps every run', async () => {
+    const schema = randomSchema();
+    schemas.push(schema);
+    const names = schemaNames(schema);
+    const q = names.quoted;
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    const storage = new PostgresStorage({ connectionString: PG_URL, schema, poolSize: 2 });
+    const rows = async () =>
+      (await client.query(`select to_jsonb(r) as row from ${q}.runs as r order by r.id`)).rows;
+    try {
+      // Runs as version 20 wrote them: a parent and its child, a unique key, some state, and a
+      // run whose two parent ids are not UUIDs, which cancelled it.
+      await migrateBelow(client, names, 21);
+      const parent = newRun({ queue: 'old', priority: 1 });
+      const child = newRun({
+        queue: 'old',
+        dependsOn: [{ runId: parent.id, condition: 'success', passOutput: true }],
+      });
+      const keyed = newRun({ queue: 'old', unique: { key: 'k1', releaseOn: 'finish' } });
+      const orphan = newRun({ queue: 'old' });
+      const payload = JSON.parse(encodeNewRuns([parent, child, keyed, orphan]));
+      payload[3].depends_on = [
+        { run_id: 'not-a-run', condition: 'always' },
+        { run_id: 'nor-this', condition: 'success' },
+      ];
+      await client.query(
+        `select * from ${q}.insert_runs_tenancy($1::json, false, '{}', '{old}', $2::text[])`,
+        [JSON.stringify(payload), [parent.id, child.id, keyed.id, orphan.id]],
+      );
+      await client.query(
+        `insert into ${q}.state (run_id, key, value, updated_at) values ($1, 'k', 'v', 1)`,
+        [parent.id],
+      );
+      const before = await rows();
+
+      await storage.migrate();
+      const types = await client.query(
+        `select table_name || '.' || column_name || ' ' || data_type as column
+         from information_schema.columns
+         where table_schema = $1 and column_name in ('id', 'run_id', 'child_id', 'parent_id')
+           and table_name in ('runs', 'unique_keys', 'dependencies', 'state', 'events')
+         order by 1`,
+        [schema],
+      );
+      expect(types.rows.map((row) => row.column)).toEqual([
+        'dependencies.child_id uuid',
+        'dependencies.parent_id uuid',
+        'events.id bigint',
+        'events.run_id uuid',
+        'runs.id uuid',
+        'state.run_id uuid',
+        'unique_keys.run_id uuid',
+      ]);
+      expect(await rows()).toEqual(before);
+      expect((await storage.getRun(orphan.id))?.state).toBe('cancelled');
+      const edges = await client.query(
+        `select parent_id::text, satisfied from ${q}.dependencies where child_id = $1`,
+        [orphan.id],
+      );
+      expect(edges.rows).toEqual([
+        { parent_id: '00000000-0000-0000-0000-000000000000', satisfied: false },
+      ]);
+      expect(await storage.listState(parent.id)).toEqual({ k: 'v' });
+      const events = await storage.listEvents({ runId: parent.id, limit: 10 });
+      expect(events.items.map((event) => event.type)).toEqual(['enqueued']);
+
+      // The runs go on: the parent completes and releases its child with its output, and the
+      // unique key still holds.
+      const [claimed] = await storage.claim({
+        workerId: 'w',
+        queues: ['old'],
+        limit: 1,
+        leaseMs: 30_000,
+      });
+      expect(claimed?.id).toBe(parent.id);
+      const done = { runId: parent.id, leaseToken: claimed!.leaseToken, output: '"out"' };
+      expect(await storage.complete([done])).toEqual([true]);
+      expect(await storage.getRun(child.id)).toMatchObject({ state: 'available', input: '"out"' });
+      const [again] = await storage.insertRuns([
+        newRun({ queue: 'old', unique: { key: 'k1', releaseOn: 'finish' } }),
+      ]);
+      expect(again).toMatchObject({ runId: keyed.id, created: false });
+    } finally {
+      await client.end();
+      await storage.close();
+    }
+  });
+
+  it('migration 21 names a run id that is not a UUID and changes nothing', async () => {
+    const schema = randomSchema();
+    schemas.push(schema);
+    const names = schemaNames(schema);
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    const storage = new PostgresStorage({ connectionString: PG_URL, schema, poolSize: 2 });
+    try {
+      await migrateBelow(client, names, 21);
+      await client.query(
+        `insert into ${names.quoted}.runs (id, job, queue, state, input, priority, max_attempts,
+          run_at, created_at, history_level)
+         values ('legacy-7', 'report', 'default', 'available', '{}', 0, 1, 1, 1, 'off')`,
+      );
+      const error = await storage.migrate().catch((caught: unknown) => caught);
+      expect((error as Error).message).toContain('run id legacy-7 is not a UUID');
+      const state = await client.query(
+        `select (select max(version) from ${names.quoted}.migrations) as version,
+           (select data_type from information_schema.columns
+            where table_schema = $1 and table_name = 'runs' and column_name = 'id') as type`,
+        [schema],
+      );
+      expect(state.rows).toEqual([{ version: 20, type: 'text' }]);
+    } finally {
+      await client.end();
+      await storage.close();
+    }
+  });
+
   it('schema names are validated', () => {
     for (const schema of ['bad-name', 'x; drop table t', '1abc', '', 'a'.repeat(56), 'zj"x']) {
       expect(() => new PostgresStorage({ connectionString: PG_URL, schema })).toThrow(
@@ -311,4 +397,20 @@ describe.skipIf(!reachable)('migrations', () => {
 
 if (!reachable) {
   it.skip('migrations: PostgreSQL is unreachable, see the notice above', () => {});
+}
+
+/** Creates the schema of `names` as the release before migration `version` left it. */
+async function migrateBelow(client: pg.Client, names: SchemaNames, version: number) {
+  await client.query(`create schema ${names.quoted}`);
+  await client.query(
+    `create table ${names.quoted}.migrations (version integer primary key, name text not null,
+      applied_at timestamptz not null default now())`,
+  );
+  for (const migration of MIGRATIONS.filter((candidate) => candidate.version < version)) {
+    await client.query(render(migration.sql, names));
+    await client.query(`insert into ${names.quoted}.migrations (version, name) values ($1, $2)`, [
+      migration.version,
+      migration.name,
+    ]);
+  }
 }

@@ -6,6 +6,7 @@ import type {
   RunFilter,
 } from '@zapjobs/core/storage';
 import { InvalidOptionError } from '@zapjobs/core/storage';
+import { isRunId } from './run-ids.js';
 
 /** A WHERE clause with its positional parameters. */
 export interface Where {
@@ -44,6 +45,9 @@ export function runPageQuery(table: string, filter: RunFilter, page: PageRequest
   const values = [...where.values];
   let sql = `select * from ${table} where ${where.sql}`;
   if (page.cursor !== undefined) {
+    if (!isRunId(page.cursor)) {
+      throw new InvalidOptionError('cursor', page.cursor, 'the nextCursor of a previous page');
+    }
     values.push(page.cursor);
     sql += ` and id ${order === 'asc' ? '>' : '<'} $${values.length}`;
   }

@@ -18,6 +18,7 @@ import removeByKey from '../sql/017_remove_by_key.sql';
 import fenceByToken from '../sql/018_fence_by_token.sql';
 import heartbeatByToken from '../sql/019_heartbeat_by_token.sql';
 import lockMixedBatches from '../sql/020_lock_mixed_batches.sql';
+import uuidRunIds from '../sql/021_uuid_run_ids.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -49,6 +50,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 18, name: 'fence by token', sql: fenceByToken },
   { version: 19, name: 'heartbeat by token', sql: heartbeatByToken },
   { version: 20, name: 'lock mixed batches', sql: lockMixedBatches },
+  { version: 21, name: 'uuid run ids', sql: uuidRunIds },
 ];
 
 /**

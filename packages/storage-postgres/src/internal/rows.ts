@@ -10,6 +10,7 @@ import type {
   SerializedError,
   WorkerInfo,
 } from '@zapjobs/core/storage';
+import { isRunId, NO_RUN } from './run-ids.js';
 
 /** A row of the runs table as pg returns it (bigint columns already parsed as numbers). */
 export interface RunRow {
@@ -197,7 +198,7 @@ export function encodeNewRuns(runs: readonly NewRun[]): string {
         run.dependsOn === undefined || run.dependsOn.length === 0
           ? undefined
           : run.dependsOn.map((dependency) => ({
-              run_id: dependency.runId,
+              run_id: isRunId(dependency.runId) ? dependency.runId : NO_RUN,
               condition: dependency.condition,
               pass_output: dependency.passOutput === true,
             })),

@@ -16,6 +16,7 @@ import type {
 import { InvalidOptionError, StalledError } from '@zapjobs/core/storage';
 import { type Db, type Queryable, runQuery, toStorageError } from './db.js';
 import { claimedRunFromValues, encodeNewRuns, textArray } from './rows.js';
+import { isRunId } from './run-ids.js';
 import type { Statements } from './statements.js';
 
 /** Dependencies of the run operations: the pool wrapper and the schema's statements. */
@@ -34,6 +35,15 @@ export async function insertRuns(
   transaction: unknown,
 ): Promise<InsertResult[]> {
   if (runs.length === 0) return [];
+  for (const [index, item] of runs.entries()) {
+    if (!isRunId(item.id)) {
+      throw new InvalidOptionError(
+        `runs[${index}].id`,
+        item.id,
+        'a lowercase UUID, as core creates run ids',
+      );
+    }
+  }
   if (transaction === undefined) {
     return insertOn(ctx, runs, (sql, values) => ctx.db.query('insertRuns', sql, values));
   }
@@ -131,10 +141,11 @@ export async function heartbeat(
   leases: readonly LeaseRef[],
   leaseMs: number,
 ): Promise<string[]> {
-  if (leases.length === 0) return [];
+  const known = leases.filter(hasRunId);
+  if (known.length === 0) return [...new Set(leases.map((lease) => lease.runId))];
   const { rows } = await ctx.db.query<LeaseRow>('heartbeat', ctx.st.heartbeat, [
-    textArray(leases.map((lease) => lease.runId)),
-    textArray(leases.map((lease) => lease.leaseToken)),
+    textArray(known.map((lease) => lease.runId)),
+    textArray(known.map((lease) => lease.leaseToken)),
     Math.floor(leaseMs),
   ]);
   const stillHeld = fenced(leases, rows);
@@ -145,23 +156,25 @@ export async function complete(
   ctx: RunContext,
   requests: readonly CompleteRequest[],
 ): Promise<boolean[]> {
-  if (requests.length === 0) return [];
+  const known = requests.filter(hasRunId);
+  if (known.length === 0) return requests.map(() => false);
   const { rows } = await ctx.db.query<LeaseRow>('complete', ctx.st.complete, [
-    textArray(requests.map((request) => request.runId)),
-    textArray(requests.map((request) => request.leaseToken)),
-    textArray(requests.map((request) => request.output)),
-    requests.map((request) => request.remove === true),
+    textArray(known.map((request) => request.runId)),
+    textArray(known.map((request) => request.leaseToken)),
+    textArray(known.map((request) => request.output)),
+    known.map((request) => request.remove === true),
   ]);
   return fenced(requests, rows);
 }
 
 export async function fail(ctx: RunContext, requests: readonly FailRequest[]): Promise<boolean[]> {
-  if (requests.length === 0) return [];
+  const known = requests.filter(hasRunId);
+  if (known.length === 0) return requests.map(() => false);
   const { rows } = await ctx.db.query<LeaseRow>('fail', ctx.st.fail, [
-    textArray(requests.map((request) => request.runId)),
-    textArray(requests.map((request) => request.leaseToken)),
-    textArray(requests.map((request) => JSON.stringify(request.error))),
-    requests.map((request) =>
+    textArray(known.map((request) => request.runId)),
+    textArray(known.map((request) => request.leaseToken)),
+    textArray(known.map((request) => JSON.stringify(request.error))),
+    known.map((request) =>
       request.retryDelayMs === null ? null : Math.max(0, Math.floor(request.retryDelayMs)),
     ),
   ]);
@@ -169,12 +182,18 @@ export async function fail(ctx: RunContext, requests: readonly FailRequest[]): P
 }
 
 export async function release(ctx: RunContext, leases: readonly LeaseRef[]): Promise<boolean[]> {
-  if (leases.length === 0) return [];
+  const known = leases.filter(hasRunId);
+  if (known.length === 0) return leases.map(() => false);
   const { rows } = await ctx.db.query<LeaseRow>('release', ctx.st.release, [
-    textArray(leases.map((lease) => lease.runId)),
-    textArray(leases.map((lease) => lease.leaseToken)),
+    textArray(known.map((lease) => lease.runId)),
+    textArray(known.map((lease) => lease.leaseToken)),
   ]);
   return fenced(leases, rows);
+}
+
+/** Checks that a lease names a run id. A lease of any other id is never held. */
+function hasRunId(lease: LeaseRef): boolean {
+  return isRunId(lease.runId);
 }
 
 /** A lease a fenced statement found held: the run id and the token of the request. */
@@ -232,6 +251,7 @@ export async function reclaimExpired(ctx: RunContext, limit: number): Promise<Re
 }
 
 export async function suspend(ctx: RunContext, request: SuspendRequest): Promise<boolean> {
+  if (!isRunId(request.runId)) return false;
   const signal = request.signal ?? null;
   const { rows } =
     request.wakeAt === undefined && request.wakeAfterMs !== undefined

@@ -11,26 +11,26 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     now: statement(`select ${s}.now_ms() as now`),
     insertPlain: statement(
       `select run_id, state from ${s}.insert_runs_tenancy($1::json, true, $2::text[],
-       $3::text[], $4::text[])`,
+       $3::text[], $4::uuid[])`,
     ),
     insert: statement(
       `select run_id, created, replaced, state from ${s}.insert_runs_tenancy($1::json, false,
-       $2::text[], $3::text[], $4::text[])`,
+       $2::text[], $3::text[], $4::uuid[])`,
     ),
-    getRun: statement(`select * from ${s}.runs where id = $1`),
+    getRun: statement(`select * from ${s}.runs where id = $1::uuid`),
     claim: statement(
       `select ${CLAIM_COLUMNS.map((column) => `(c.claimed).${column}`).join(', ')}, c.bursts
        from ${s}.claim_runs_tenancy_with_bursts($1, $2::text[], $3, $4) as c`,
     ),
-    heartbeat: statement(`select * from ${s}.heartbeat_runs($1::text[], $2::text[], $3::bigint)`),
+    heartbeat: statement(`select * from ${s}.heartbeat_runs($1::uuid[], $2::text[], $3::bigint)`),
     complete: statement(
-      `select * from ${s}.complete_runs($1::text[], $2::text[], $3::text[], $4::boolean[])`,
+      `select * from ${s}.complete_runs($1::uuid[], $2::text[], $3::text[], $4::boolean[])`,
     ),
     fail: statement(
-      `select * from ${s}.fail_runs($1::text[], $2::text[], $3::text[], $4::bigint[])`,
+      `select * from ${s}.fail_runs($1::uuid[], $2::text[], $3::text[], $4::bigint[])`,
     ),
-    release: statement(`select * from ${s}.release_runs($1::text[], $2::text[])`),
-    cancel: statement(`select cancelled, state from ${s}.cancel_run($1)`),
+    release: statement(`select * from ${s}.release_runs($1::uuid[], $2::text[])`),
+    cancel: statement(`select cancelled, state from ${s}.cancel_run($1::uuid)`),
     anyExpired: statement(
       `select exists (
          select 1 from ${s}.runs where state = 'running' and lease_expires_at <= ${s}.now_ms()
@@ -43,13 +43,13 @@ export function buildStatements({ quoted: s }: SchemaNames) {
        limit $1
        for update skip locked`,
     ),
-    stall: statement(`select * from ${s}.stall_runs($1::text[], $2::text[])`),
-    suspend: statement(`select ${s}.suspend_run($1, $2, $3::bigint, $4) as ok`),
+    stall: statement(`select * from ${s}.stall_runs($1::uuid[], $2::text[])`),
+    suspend: statement(`select ${s}.suspend_run($1::uuid, $2, $3::bigint, $4) as ok`),
     suspendAfter: statement(
-      `select ${s}.suspend_run($1, $2, ${s}.now_ms() + $3::bigint, $4) as ok`,
+      `select ${s}.suspend_run($1::uuid, $2, ${s}.now_ms() + $3::bigint, $4) as ok`,
     ),
-    signal: statement(`select ${s}.send_signal($1, $2, $3) as ok`),
-    progress: statement(`select ${s}.set_progress($1, $2, $3) as ok`),
+    signal: statement(`select ${s}.send_signal($1::uuid, $2, $3) as ok`),
+    progress: statement(`select ${s}.set_progress($1::uuid, $2, $3) as ok`),
     nextDueAt: statement(
       `select min(run_at) as due from ${s}.runs
        where queue = any($1::text[])
@@ -58,7 +58,7 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     listDependencies: statement(
       `select d.parent_id, d.condition, d.pass_output, d.satisfied, p.state as parent_state
        from ${s}.dependencies as d join ${s}.runs as p on p.id = d.parent_id
-       where d.child_id = $1
+       where d.child_id = $1::uuid
        order by d.position`,
     ),
     countGroup: statement(
@@ -69,13 +69,13 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     putStateIfAbsent: statement(putStateSql(s, true, false)),
     putStateLeased: statement(putStateSql(s, false, true)),
     putStateLeasedIfAbsent: statement(putStateSql(s, true, true)),
-    getState: statement(`select value from ${s}.state where run_id = $1 and key = $2`),
-    listState: statement(`select key, value from ${s}.state where run_id = $1 order by key`),
+    getState: statement(`select value from ${s}.state where run_id = $1::uuid and key = $2`),
+    listState: statement(`select key, value from ${s}.state where run_id = $1::uuid order by key`),
     appendEvents: statement(
       `insert into ${s}.events (run_id, group_id, tenant_id, type, at, attempt, data)
        select r.id, r.group_id, r.tenant_id, e.type, ${s}.now_ms(), e.attempt, e.data
        from json_array_elements($1::json) with ordinality as a(value, ord)
-       cross join lateral json_to_record(a.value) as e(run_id text, type text, data text,
+       cross join lateral json_to_record(a.value) as e(run_id uuid, type text, data text,
          attempt integer)
        join ${s}.runs as r on r.id = e.run_id
        where r.history_level = 'full'
@@ -123,7 +123,7 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     deleteLimit: statement(`delete from ${s}.limits where scope = $1 and key = $2`),
     deleteRateClaims: statement(`delete from ${s}.rate_claims where scope = $1 and key = $2`),
     listLimits: statement(`select * from ${s}.limits order by scope, key`),
-    retryRuns: statement(`select ${s}.retry_runs($1::text[]) as moved`),
+    retryRuns: statement(`select ${s}.retry_runs($1::uuid[]) as moved`),
     purgeRuns: statement(`select ${s}.purge_runs($1::text[], $2::bigint, $3) as purged`),
     compactEvents: statement(`select ${s}.compact_events($1::text[], $2::bigint, $3) as deleted`),
     registerWorker: statement(
@@ -153,8 +153,8 @@ function putStateSql(s: string, ifAbsent: boolean, leased: boolean): string {
     ? 'do nothing'
     : 'do update set value = excluded.value, updated_at = excluded.updated_at';
   return `insert into ${s}.state (run_id, key, value, updated_at)
-    select $1, $2, $3, ${s}.now_ms()
-    where exists (select 1 from ${s}.runs as r where r.id = $1${lease})
+    select $1::uuid, $2, $3, ${s}.now_ms()
+    where exists (select 1 from ${s}.runs as r where r.id = $1::uuid${lease})
     on conflict (run_id, key) ${conflict}`;
 }
 

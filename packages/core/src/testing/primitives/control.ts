@@ -67,6 +67,51 @@ export function describeControl(options: ConformanceOptions): void {
     it('cancel an unknown run returns null', async () => {
       expect(await h.storage.cancel(newRun().id)).toBeNull();
     });
+
+    // Core creates run ids as lowercase UUIDs; a backend that stores them in a UUID column must
+    // still answer any other string as an unknown run, as the others do, instead of failing.
+    it('strings that are not run ids name no run', async () => {
+      const [id] = await insert(h.storage, newRun());
+      const running = await claimOne(h.storage);
+      const strangers = ['not-a-run', id!.toUpperCase(), `${id}0`, '{}', "it's"];
+      for (const stranger of strangers) {
+        expect(await h.storage.getRun(stranger)).toBeNull();
+        expect(await h.storage.cancel(stranger)).toBeNull();
+        expect(await h.storage.sendSignal(stranger, 'go', '1')).toBe(false);
+        expect(await h.storage.listDependencies(stranger)).toEqual([]);
+        expect(await h.storage.putState(stranger, 'k', '1')).toBe(false);
+        expect(await h.storage.getState(stranger, 'k')).toBeNull();
+        expect(await h.storage.listState(stranger)).toEqual({});
+        expect(await h.storage.retryRuns([stranger])).toBe(0);
+        expect((await h.storage.listEvents({ runId: stranger, limit: 10 })).items).toEqual([]);
+        await h.storage.appendEvents([{ runId: stranger, type: 'log' }]);
+        const lease = { runId: stranger, leaseToken: running.leaseToken };
+        expect(await h.storage.heartbeat([lease], 30_000)).toEqual([stranger]);
+        expect(await h.storage.setProgress(lease, '1')).toBe(false);
+        expect(await h.storage.suspend({ ...lease, wakeAfterMs: 1_000 })).toBe(false);
+        expect(await h.storage.complete([{ ...lease, output: '1' }])).toEqual([false]);
+        expect(
+          await h.storage.fail([
+            { ...lease, error: { name: 'E', message: 'm' }, retryDelayMs: null },
+          ]),
+        ).toEqual([false]);
+        expect(await h.storage.release([lease])).toEqual([false]);
+      }
+      // A batch may mix them with real leases: those still count.
+      const mixed = [leaseOf(running), { runId: 'not-a-run', leaseToken: running.leaseToken }];
+      expect(await h.storage.heartbeat(mixed, 30_000)).toEqual(['not-a-run']);
+      expect(await h.storage.complete(mixed.map((lease) => ({ ...lease, output: '2' })))).toEqual([
+        true,
+        false,
+      ]);
+      expect((await mustGetRun(h.storage, id!)).state).toBe('completed');
+      expect(await eventTypes(h.storage, id!)).toEqual(['enqueued', 'started', 'completed']);
+
+      // A parent id that is not a run id is an unknown parent: it cancels the child.
+      const child = newRun({ dependsOn: [{ runId: 'not-a-run', condition: 'always' }] });
+      const [result] = await h.storage.insertRuns([child]);
+      expect(result).toMatchObject({ runId: child.id, created: true, state: 'cancelled' });
+    });
   });
 
   describe('suspend and signals', () => {
