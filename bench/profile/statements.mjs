@@ -52,7 +52,7 @@ function backendCpuMs() {
 // id and lease token of each run, where the storage reads 23 columns.
 const s = `"${schema}"`;
 const claimSql = `select (c.claimed).id, (c.claimed).lease_token
-  from ${s}.claim_runs_tenancy_with_bursts($1, $2::text[], $3, $4) as c`;
+  from ${s}.claim_next_runs($1, $2::text[], $3, $4) as c`;
 const completeSql = `select * from ${s}.complete_runs($1::uuid[], $2::text[], $3::text[],
   $4::boolean[])`;
 

@@ -67,11 +67,10 @@ async function postgres(): Promise<void> {
           text: `select * from ${schema}.${fn}($1, $2::text[], $3, $4)`,
           values: ['bench', ['default'], CLAIM_LIMIT, 60_000],
         });
-      // The plain claim and the tenancy claim that the storage calls. claim_runs and
-      // claim_runs_tenancy remain as wrappers of them for processes of older versions.
+      // The plain claim, and the claim with the tenancy checks that the storage calls.
       const [oldClaim, newClaim] = await alternate(
         claim('claim_runs_with_bursts'),
-        claim('claim_runs_tenancy_with_bursts'),
+        claim('claim_next_runs'),
       );
       console.log(`| claim of ${CLAIM_LIMIT}, ${label} | ${oldClaim} µs | ${newClaim} µs |`);
       if (label === 'no tenancy rule') {
@@ -82,7 +81,7 @@ async function postgres(): Promise<void> {
             ? client.query({
                 name: 'insert-new',
                 text: `select run_id, state from ${schema}.insert_runs_tenancy($1::json, true,
-                  $2::text[], $3::text[], $4::text[])`,
+                  $2::text[], $3::text[], $4::uuid[])`,
                 values: [payload, [], ['default'], [run.id]],
               })
             : client.query({

@@ -62,6 +62,42 @@ describe.skipIf(!reachable)('run ids', () => {
     }
   });
 
+  it('the nil UUID and fired schedules are checked too', async () => {
+    const { storage, descriptor } = await createSchemaStorage();
+    try {
+      const nil = newRun({ id: '00000000-0000-0000-0000-000000000000' });
+      await expect(storage.insertRuns([nil])).rejects.toThrow(/runs\[0\]\.id: "0{8}-/);
+      const schedule = { name: 'nightly', nextFireAt: 1_000 };
+      await storage.upsertSchedule({
+        ...schedule,
+        job: 'report',
+        input: '{}',
+        cron: null,
+        intervalMs: 60_000,
+        timezone: null,
+        options: '{}',
+        resetNextFireAt: true,
+      });
+      const fire = storage.fireSchedule({
+        name: 'nightly',
+        tenantId: null,
+        expectedNextFireAt: 1_000,
+        nextFireAt: 61_000,
+        lastFireAt: 1_000,
+        runs: [newRun({ id: 'sched-run-1' })],
+      });
+      await expect(fire).rejects.toBeInstanceOf(InvalidOptionError);
+      await expect(fire).rejects.toThrow(/runs\[0\]\.id: "sched-run-1"/);
+      // Nothing fired: the schedule keeps its next fire time.
+      expect((await storage.getSchedule({ name: 'nightly', tenantId: null }))?.nextFireAt).toBe(
+        1_000,
+      );
+    } finally {
+      await storage.close();
+      await dropSchema(descriptor);
+    }
+  });
+
   it('a list cursor that is not a run id is rejected', async () => {
     const { storage, descriptor } = await createSchemaStorage();
     try {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { InvalidOptionError } from '@zapjobs/core/storage';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -132,15 +133,16 @@ describe.skipIf(!reachable)('migrations', () => {
     }
   });
 
-  it('claim functions of older versions still claim after migration 13', async () => {
+  it('claim functions of older versions claim until migration 21', async () => {
     const schema = randomSchema();
     schemas.push(schema);
     const names = schemaNames(schema);
+    const q = names.quoted;
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     const claim = (fn: string, queue: string) =>
       client.query<{ queue: string; state: string }>(
-        `select * from ${names.quoted}.${fn}('old-worker', $1::text[], 10, 30000)`,
+        `select * from ${q}.${fn}('old-worker', $1::text[], 10, 30000)`,
         [[queue]],
       );
     const storage = new PostgresStorage({ connectionString: PG_URL, schema, poolSize: 2 });
@@ -149,18 +151,22 @@ describe.skipIf(!reachable)('migrations', () => {
       await migrateBelow(client, names, 13);
       expect((await claim('claim_runs_tenancy', 'limited')).rows).toEqual([]);
 
-      await storage.migrate();
-      await storage.setLimit({
-        scope: 'queue',
-        key: 'limited',
-        concurrency: 1,
-        burstMultiplier: 2,
-      });
-      await storage.insertRuns([
+      // Up to version 20, both keep their signature and return runs, without the burst uses.
+      await applyMigrations(client, names, 13, 21);
+      await client.query(
+        `insert into ${q}.limits (scope, key, concurrency, burst_multiplier)
+         values ('queue', 'limited', 1, 2)`,
+      );
+      const runs = [
         ...Array.from({ length: 3 }, () => newRun({ queue: 'limited' })),
         newRun({ queue: 'plain' }),
-      ]);
-      // Both functions keep their signature and return runs, without the burst uses.
+        newRun({ queue: 'plain' }),
+      ];
+      await client.query(
+        `select * from ${q}.insert_runs_tenancy($1::json, true, '{}', '{limited,plain}',
+          $2::text[])`,
+        [encodeNewRuns(runs), runs.map((run) => run.id)],
+      );
       const limited = await claim('claim_runs', 'limited');
       expect(limited.rows.map((row) => [row.queue, row.state])).toEqual([
         ['limited', 'running'],
@@ -168,8 +174,25 @@ describe.skipIf(!reachable)('migrations', () => {
       ]);
       expect(limited.rows[0]).not.toHaveProperty('bursts');
       const plain = await claim('claim_runs_tenancy', 'plain');
-      expect(plain.rows.map((row) => [row.queue, row.state])).toEqual([['plain', 'running']]);
-      expect((await claim('claim_runs_tenancy', 'limited')).rows).toEqual([]);
+      expect(plain.rows.map((row) => [row.queue, row.state])).toEqual([
+        ['plain', 'running'],
+        ['plain', 'running'],
+      ]);
+
+      // Migration 21 drops every claim function of older versions, so a process of an older
+      // version fails at its claim instead of starting runs whose completion it cannot store.
+      await storage.migrate();
+      for (const fn of ['claim_runs', 'claim_runs_tenancy', 'claim_runs_tenancy_with_bursts']) {
+        await expect(claim(fn, 'plain')).rejects.toThrow(/does not exist/);
+      }
+      await storage.insertRuns([newRun({ queue: 'plain' })]);
+      const claimed = await storage.claim({
+        workerId: 'new-worker',
+        queues: ['limited', 'plain'],
+        limit: 10,
+        leaseMs: 30_000,
+      });
+      expect(claimed.map((run) => run.queue)).toEqual(['plain']);
     } finally {
       await client.end();
       await storage.close();
@@ -260,7 +283,10 @@ describe.skipIf(!reachable)('migrations', () => {
         queue: 'old',
         dependsOn: [{ runId: parent.id, condition: 'success', passOutput: true }],
       });
-      const keyed = newRun({ queue: 'old', unique: { key: 'k1', releaseOn: 'finish' } });
+      const keyed = newRun({
+        queue: 'old',
+        unique: { key: 'k1', releaseOn: 'finish', onConflict: 'ignore' },
+      });
       const orphan = newRun({ queue: 'old' });
       const payload = JSON.parse(encodeNewRuns([parent, child, keyed, orphan]));
       payload[3].depends_on = [
@@ -321,7 +347,7 @@ describe.skipIf(!reachable)('migrations', () => {
       expect(await storage.complete([done])).toEqual([true]);
       expect(await storage.getRun(child.id)).toMatchObject({ state: 'available', input: '"out"' });
       const [again] = await storage.insertRuns([
-        newRun({ queue: 'old', unique: { key: 'k1', releaseOn: 'finish' } }),
+        newRun({ queue: 'old', unique: { key: 'k1', releaseOn: 'finish', onConflict: 'ignore' } }),
       ]);
       expect(again).toMatchObject({ runId: keyed.id, created: false });
     } finally {
@@ -330,32 +356,39 @@ describe.skipIf(!reachable)('migrations', () => {
     }
   });
 
-  it('migration 21 names a run id that is not a UUID and changes nothing', async () => {
-    const schema = randomSchema();
-    schemas.push(schema);
-    const names = schemaNames(schema);
+  it('migration 21 names a run id it cannot store and changes nothing', async () => {
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
-    const storage = new PostgresStorage({ connectionString: PG_URL, schema, poolSize: 2 });
     try {
-      await migrateBelow(client, names, 21);
-      await client.query(
-        `insert into ${names.quoted}.runs (id, job, queue, state, input, priority, max_attempts,
-          run_at, created_at, history_level)
-         values ('legacy-7', 'report', 'default', 'available', '{}', 0, 1, 1, 1, 'off')`,
-      );
-      const error = await storage.migrate().catch((caught: unknown) => caught);
-      expect((error as Error).message).toContain('run id legacy-7 is not a UUID');
-      const state = await client.query(
-        `select (select max(version) from ${names.quoted}.migrations) as version,
-           (select data_type from information_schema.columns
-            where table_schema = $1 and table_name = 'runs' and column_name = 'id') as type`,
-        [schema],
-      );
-      expect(state.rows).toEqual([{ version: 20, type: 'text' }]);
+      const upper = randomUUID().toUpperCase();
+      const nil = '00000000-0000-0000-0000-000000000000';
+      for (const id of ['legacy-7', upper, nil]) {
+        const schema = randomSchema();
+        schemas.push(schema);
+        const names = schemaNames(schema);
+        await migrateBelow(client, names, 21);
+        await client.query(
+          `insert into ${names.quoted}.runs (id, job, queue, state, input, priority,
+            max_attempts, run_at, created_at, history_level)
+           values ($1, 'report', 'default', 'available', '{}', 0, 1, 1, 1, 'off')`,
+          [id],
+        );
+        const storage = new PostgresStorage({ connectionString: PG_URL, schema, poolSize: 1 });
+        const error = await storage.migrate().catch((caught: unknown) => caught);
+        await storage.close();
+        expect((error as Error).message).toContain(
+          `run id ${id} is not a lowercase UUID other than the nil UUID`,
+        );
+        const state = await client.query(
+          `select (select max(version) from ${names.quoted}.migrations) as version,
+             (select data_type from information_schema.columns
+              where table_schema = $1 and table_name = 'runs' and column_name = 'id') as type`,
+          [schema],
+        );
+        expect(state.rows).toEqual([{ version: 20, type: 'text' }]);
+      }
     } finally {
       await client.end();
-      await storage.close();
     }
   });
 
@@ -406,7 +439,13 @@ async function migrateBelow(client: pg.Client, names: SchemaNames, version: numb
     `create table ${names.quoted}.migrations (version integer primary key, name text not null,
       applied_at timestamptz not null default now())`,
   );
-  for (const migration of MIGRATIONS.filter((candidate) => candidate.version < version)) {
+  await applyMigrations(client, names, 1, version);
+}
+
+/** Applies the migrations from version `from` to the one before `below`, and records them. */
+async function applyMigrations(client: pg.Client, names: SchemaNames, from: number, below: number) {
+  for (const migration of MIGRATIONS) {
+    if (migration.version < from || migration.version >= below) continue;
     await client.query(render(migration.sql, names));
     await client.query(`insert into ${names.quoted}.migrations (version, name) values ($1, $2)`, [
       migration.version,

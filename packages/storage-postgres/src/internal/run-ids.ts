@@ -6,13 +6,13 @@
  */
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Whether `value` has the form of a run id. */
-export function isRunId(value: string): boolean {
-  return RUN_ID.test(value);
-}
-
 /**
- * The nil UUID, which no run has. The storage sends it in place of a parent id that is not a
- * UUID.
+ * The nil UUID, which no run may have. The storage sends it in place of a parent id that is
+ * not a run id, so that the edge is unmet.
  */
 export const NO_RUN = '00000000-0000-0000-0000-000000000000';
+
+/** Checks that `value` has the form of a run id: a lowercase UUID other than the nil UUID. */
+export function isRunId(value: string): boolean {
+  return value !== NO_RUN && RUN_ID.test(value);
+}

@@ -35,15 +35,7 @@ export async function insertRuns(
   transaction: unknown,
 ): Promise<InsertResult[]> {
   if (runs.length === 0) return [];
-  for (const [index, item] of runs.entries()) {
-    if (!isRunId(item.id)) {
-      throw new InvalidOptionError(
-        `runs[${index}].id`,
-        item.id,
-        'a lowercase UUID, as core creates run ids',
-      );
-    }
-  }
+  checkRunIds(runs, 'runs');
   if (transaction === undefined) {
     return insertOn(ctx, runs, (sql, values) => ctx.db.query('insertRuns', sql, values));
   }
@@ -58,6 +50,19 @@ export async function insertRuns(
     return await insertOn(ctx, runs, (sql, values) => runQuery(transaction, sql, values));
   } catch (error) {
     throw toStorageError('insertRuns', error);
+  }
+}
+
+/** Rejects new runs whose id cannot be stored, naming the first one. */
+function checkRunIds(runs: readonly NewRun[], name: string): void {
+  for (const [index, item] of runs.entries()) {
+    if (!isRunId(item.id)) {
+      throw new InvalidOptionError(
+        `${name}[${index}].id`,
+        item.id,
+        'a lowercase UUID other than the nil UUID, as core creates run ids',
+      );
+    }
   }
 }
 
@@ -106,6 +111,7 @@ export async function fireSchedule(
   ctx: RunContext,
   request: FireScheduleRequest,
 ): Promise<FireScheduleResult> {
+  checkRunIds(request.runs, 'runs');
   return ctx.db.transaction('fireSchedule', async (client) => {
     const fired = await runQuery(client, ctx.st.fireSchedule, [
       request.tenantId ?? '',

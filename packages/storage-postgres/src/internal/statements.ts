@@ -20,7 +20,7 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     getRun: statement(`select * from ${s}.runs where id = $1::uuid`),
     claim: statement(
       `select ${CLAIM_COLUMNS.map((column) => `(c.claimed).${column}`).join(', ')}, c.bursts
-       from ${s}.claim_runs_tenancy_with_bursts($1, $2::text[], $3, $4) as c`,
+       from ${s}.claim_next_runs($1, $2::text[], $3, $4) as c`,
     ),
     heartbeat: statement(`select * from ${s}.heartbeat_runs($1::uuid[], $2::text[], $3::bigint)`),
     complete: statement(

@@ -2,9 +2,9 @@
 --
 -- Placeholders: {{schema}} is the quoted schema name, {{channel}} the notification channel.
 --
--- Core creates every run id as a UUIDv7. Stored as text, an id takes 37 bytes in the heap and in
--- each index that contains it, and every probe of the primary key compares strings. As uuid it
--- takes 16 bytes and compares as two machine words. In bench/profile/statements.mjs the server
+-- Core creates every run id as a lowercase UUIDv7. Stored as text, an id takes 37 bytes in the
+-- heap and in each index that contains it. As uuid it takes 16 bytes and compares with one
+-- fixed-size memcmp. In bench/profile/statements.mjs the server
 -- CPU per run fell by about 0.5 µs for a claim and 0.4 µs for a removing completion (medians of
 -- 8 alternating runs, out of 20 and 15 µs).
 --
@@ -14,12 +14,15 @@
 -- uuid order of two ids is the order of their text, so every function still locks runs in the
 -- order it did.
 --
--- A dependency edge whose parent id is not a UUID (an enqueue named a run that cannot exist)
--- is kept against the nil UUID, unmet, so the child stays cancelled as before. Any other run id
--- that is not a UUID stops the migration with an error naming it.
+-- The dependency edges of a child whose parent ids are not lowercase UUIDs (an enqueue named
+-- runs that cannot exist) become one edge against the nil UUID, unmet, so the child stays
+-- cancelled as before. Any other run id that is not a lowercase UUID, or is the nil UUID, stops
+-- the migration with an error naming it.
 --
--- Processes of an older release cannot run against this schema: their statements and function
--- calls pass run ids as text. Stop them before the first process of this release migrates.
+-- Processes of an older release cannot run against this schema: their calls pass run ids as
+-- text. The claim functions they call are dropped and the storage calls claim_next_runs, so such
+-- a process fails at its first claim instead of starting runs it could not complete. Stop them
+-- before the first process of this release migrates.
 
 do $check$
 declare
@@ -33,28 +36,31 @@ begin
     union all select s.run_id from {{schema}}.state as s
     union all select e.run_id from {{schema}}.events as e
   ) as x
-  where x.id !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+  where x.id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+    or x.id = '00000000-0000-0000-0000-000000000000'
   limit 1;
   if found then
-    raise exception 'run id % is not a UUID, so migration 21 cannot store it as uuid', v_id
+    raise exception 'run id % is not a lowercase UUID other than the nil UUID, so migration 21 '
+      'cannot store it', v_id
       using hint = 'Delete that run and its rows in unique_keys, dependencies, state and '
-        || 'events, or rename it to a UUID in every one of them, then migrate again.';
+        || 'events, or rename it to a new lowercase UUID in every one of them, then migrate '
+        || 'again.';
   end if;
 end
 $check$;
 
--- Edges to parents that are not UUIDs: keep one per child, against the nil UUID.
+-- Edges to parents that are not lowercase UUIDs: keep one per child, against the nil UUID.
 delete from {{schema}}.dependencies as d
-where d.parent_id !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+where d.parent_id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
   and exists (
     select 1 from {{schema}}.dependencies as o
     where o.child_id = d.child_id
       and (o.parent_id = '00000000-0000-0000-0000-000000000000'
         or (o.ctid < d.ctid and o.parent_id
-          !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')));
+          !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')));
 update {{schema}}.dependencies as d
 set parent_id = '00000000-0000-0000-0000-000000000000', satisfied = false
-where d.parent_id !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+where d.parent_id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
 alter table {{schema}}.runs alter column id type uuid using id::uuid;
 alter table {{schema}}.unique_keys alter column run_id type uuid using run_id::uuid;
@@ -94,6 +100,10 @@ drop function {{schema}}.suspend_run(text, text, bigint, text);
 drop function {{schema}}.send_signal(text, text, text);
 drop function {{schema}}.set_progress(text, text, text);
 drop function {{schema}}.retry_runs(text[]);
+-- The claims of older releases: migration 4's, migration 10's and migration 13's.
+drop function {{schema}}.claim_runs(text, text[], integer, bigint);
+drop function {{schema}}.claim_runs_tenancy(text, text[], integer, bigint);
+drop function {{schema}}.claim_runs_tenancy_with_bursts(text, text[], integer, bigint);
 
 -- As in migration 2.
 create function {{schema}}.notify_finished(p_ids uuid[], p_states text[]) returns void
@@ -1216,9 +1226,9 @@ begin
 end
 $fn$;
 
--- As in migration 13.
-create or replace function {{schema}}.claim_runs_tenancy_with_bursts(p_worker text, p_queues text[],
-  p_limit integer, p_lease_ms bigint)
+-- The claim the storage calls: claim_runs_tenancy_with_bursts of migration 13 under a new name.
+create function {{schema}}.claim_next_runs(p_worker text, p_queues text[], p_limit integer,
+  p_lease_ms bigint)
   returns table (claimed {{schema}}.runs, bursts jsonb)
   language plpgsql volatile
   as $fn$

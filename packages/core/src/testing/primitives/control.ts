@@ -73,7 +73,8 @@ export function describeControl(options: ConformanceOptions): void {
     it('strings that are not run ids name no run', async () => {
       const [id] = await insert(h.storage, newRun());
       const running = await claimOne(h.storage);
-      const strangers = ['not-a-run', id!.toUpperCase(), `${id}0`, '{}', "it's"];
+      const nil = '00000000-0000-0000-0000-000000000000';
+      const strangers = ['not-a-run', id!.toUpperCase(), `${id}0`, nil, '{}', "it's"];
       for (const stranger of strangers) {
         expect(await h.storage.getRun(stranger)).toBeNull();
         expect(await h.storage.cancel(stranger)).toBeNull();
