@@ -79,6 +79,11 @@ export class PrivateServer {
     await this.exec('pg_ctl', ['-D', this.dataDir, '-m', 'fast', '-w', 'stop']);
   }
 
+  /** Stops the server as a crash would (immediate shutdown: recovery runs at the next start). */
+  async crash(): Promise<void> {
+    await this.exec('pg_ctl', ['-D', this.dataDir, '-m', 'immediate', '-w', 'stop']);
+  }
+
   /** Starts a stopped server on the same port. */
   async startServer(): Promise<void> {
     const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1`;
