@@ -22,8 +22,8 @@ async function retrying<T>(call: () => Promise<T>, timeoutMs = 30_000): Promise<
 const runnable = requireServerBinaries();
 
 describe.skipIf(!runnable)('server restart', () => {
-  // A fast shutdown flushes every commit. A crash can lose the claims whose commit had not reached
-  // the disk yet: those runs must become claimable again and still complete once each.
+  // A fast shutdown ends every session cleanly. After a crash (immediate shutdown) the server
+  // recovers from its WAL and rolls back the transactions that were open.
   it.each([
     ['restart', (server: PrivateServer) => server.stop()],
     ['crash', (server: PrivateServer) => server.crash()],

@@ -19,9 +19,6 @@
 -- cancelled as before. Any other run id that is not a lowercase UUID, or is the nil UUID, stops
 -- the migration with an error naming it.
 --
--- A claim of queues without limits commits without waiting for its WAL flush (see
--- claim_runs_with_bursts below).
---
 -- Processes of an older release cannot run against this schema: their calls pass run ids as
 -- text. The claim functions they call are dropped and the storage calls claim_next_runs, so such
 -- a process fails at its first claim instead of starting runs it could not complete. Stop them
@@ -1127,8 +1124,7 @@ begin
 end
 $fn$;
 
--- As in migration 13, except that a claim without limits commits without waiting for its WAL
--- flush, which made a single-run claim return about 0.2 ms sooner.
+-- As in migration 13.
 create or replace function {{schema}}.claim_runs_with_bursts(p_worker text, p_queues text[],
   p_limit integer, p_lease_ms bigint)
   returns table (claimed {{schema}}.runs, bursts jsonb)
@@ -1149,12 +1145,6 @@ begin
   if not exists (
     select 1 from {{schema}}.limits as l where l.scope = 'job' or l.key = any(p_queues)
   ) then
-    -- The claim commits without waiting for its WAL flush. A crash of the server can then
-    -- lose it: its runs become claimable again, as when a worker dies, and a lease token of
-    -- the lost claim matches no run, so that worker cannot complete them. A later commit that
-    -- waits, such as the completion of a run, flushes every earlier one. Claims that limits
-    -- count keep waiting, so that their counts survive a crash.
-    perform set_config('synchronous_commit', 'off', true);
     -- One statement: lock the first due runs of each queue, start them, log and return them.
     return query
     with picked as (
