@@ -13,7 +13,9 @@
 // ZAPJOBS_PG_URL and ZAPJOBS_REDIS_URL choose the servers (default: the local ones); each run
 // uses a fresh schema or key prefix and removes it at the end. PREFETCH sets the ZapJobs
 // worker's prefetch (default 500, as the bench's fast configuration); REMOVE_ON_COMPLETE=1 gives
-// the job removeOnComplete, which deletes each run when it completes.
+// the job removeOnComplete, which deletes each run when it completes. NO_FINISHED_NOTICES=1
+// (PostgreSQL) replaces the schema's notify_finished with a function that does nothing, to
+// measure what the notices of finished runs cost; waiters would then never wake.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 
@@ -92,6 +94,12 @@ async function prepareZapjobs(backend) {
   });
   const zap = new ZapJobs({ storage, jobs: [job], logger: consoleLogger('warn') });
   await zap.init();
+  if (process.env.NO_FINISHED_NOTICES === '1' && backend === 'pg') {
+    await storage.pool.query(
+      `create or replace function "${namespace}".notify_finished(p_ids uuid[], p_states text[])
+       returns void language sql volatile as $$ select $$`,
+    );
+  }
   for (let first = 0; first < jobs; first += 1_000) {
     const count = Math.min(1_000, jobs - first);
     await zap.enqueueMany(
