@@ -2,6 +2,7 @@
  * The worker runtime: claims due runs into free concurrency slots, runs their handlers, keeps
  * their leases alive and stores outcomes. See {@link WorkerOptions} for the knobs.
  */
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { CancelledError, InvalidOptionError, LeaseLostError, ShutdownError } from './errors.js';
 import { emitBursts } from './flow/bursts.js';
@@ -79,7 +80,7 @@ export class Worker {
   /** Flag set while a later pass of #startBuffered is scheduled. */
   #startScheduled = false;
   /** Aborted when a stop gives up on outcomes that are still being stored. */
-  #storingAbandoned = new AbortController();
+  #storingAbandoned = storingAbandonedController();
 
   #state: WorkerState = 'idle';
   #loop: Promise<void> | null = null;
@@ -155,7 +156,7 @@ export class Worker {
     if (this.#state === 'stopping') await this.#stopping;
     this.#stopping = null;
     this.#forced = false;
-    this.#storingAbandoned = new AbortController();
+    this.#storingAbandoned = storingAbandonedController();
     this.#starting = this.#start();
     return this.#starting;
   }
@@ -770,4 +771,16 @@ function deferredGiveUp(): {
     resolve = done;
   });
   return { promise, timer: null, resolve };
+}
+
+/**
+ * Creates the controller whose signal ends the retries of outcomes being stored. Every run whose
+ * outcome failed to store waits on that signal between tries, so during a storage outage it has
+ * one listener per run in flight. The listener limit is lifted, or Node warns of a leak once more
+ * than 10 wait.
+ */
+function storingAbandonedController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

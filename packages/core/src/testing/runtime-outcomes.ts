@@ -144,6 +144,50 @@ export function describeRuntimeOutcomes(options: ConformanceOptions): void {
       expect(run?.attempt).toBe(1);
     });
 
+    // Each outcome that failed to store waits for its next try on one signal of the worker.
+    // Node warns of a leak once an event target has more than 10 listeners.
+    it('a dozen outcomes retried at once raise no warning', async () => {
+      const { job, started } = quickJob('conformance.store-retry-many');
+      let failing = true;
+      let failedCalls = 0;
+      const { zap } = await harness.client({
+        jobs: [job],
+        wrap: (storage) =>
+          recordingStorage(storage, [], {
+            complete: async (requests: CompleteRequest[]) => {
+              if (failing) {
+                failedCalls++;
+                throw new Error('storage unavailable');
+              }
+              return storage.complete(requests);
+            },
+          }),
+      });
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning);
+      process.on('warning', onWarning);
+      try {
+        const runIds = [];
+        for (let n = 0; n < 12; n++) runIds.push((await zap.enqueue(job, { n })).runId);
+        const worker = zap.createWorker({ ...FAST_WORKER, concurrency: 16, leaseMs: 5_000 });
+        await worker.start();
+        await waitFor('every run to start', () => started.length === 12);
+        await waitFor('failed stores', () => failedCalls >= 2);
+        // Longer than the first retry delays, so every run has waited on the signal.
+        await sleep(300);
+        failing = false;
+        for (const runId of runIds) {
+          expect((await waitForState(zap, runId, ['completed', 'failed'])).state).toBe('completed');
+        }
+        await worker.stop();
+        expect(warnings.map((warning) => warning.name)).not.toContain(
+          'MaxListenersExceededWarning',
+        );
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+
     it('forced stop abandons retries of a failing store', async () => {
       const { job } = quickJob('conformance.stop-abandon', 3);
       let completeCalls = 0;
