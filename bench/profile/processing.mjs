@@ -15,7 +15,8 @@
 // worker's prefetch (default 500, as the bench's fast configuration); REMOVE_ON_COMPLETE=1 gives
 // the job removeOnComplete, which deletes each run when it completes. NO_FINISHED_NOTICES=1
 // (PostgreSQL) replaces the schema's notify_finished with a function that does nothing, to
-// measure what the notices of finished runs cost; waiters would then never wake.
+// measure what the notices of finished runs cost; waiters would then never wake. Only removing
+// completions, failures and cancels call it, so use it with REMOVE_ON_COMPLETE=1.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 
