@@ -44,12 +44,17 @@ interface Waiter {
   readonly resolve: (output: unknown) => void;
   readonly reject: (error: unknown) => void;
   timer: NodeJS.Timeout | null;
-  onAbort: (() => void) | null;
   /** Last state a read returned, for the timeout message. */
   lastState: RunState | null;
   /** Set once a read made after registration returned. */
   checked: boolean;
   done: boolean;
+}
+
+/** The waiters that passed one abort signal, and the one listener the hub added to it. */
+interface WatchedSignal {
+  readonly waiters: Set<Waiter>;
+  readonly onAbort: () => void;
 }
 
 interface WatchedRun {
@@ -69,6 +74,11 @@ export interface RelayDependencies {
 export class RelayHub {
   readonly #deps: RelayDependencies;
   readonly #runs = new Map<string, WatchedRun>();
+  /**
+   * Waiters by the abort signal they passed. A signal gets one listener however many waits
+   * share it, so a caller that passes one signal to many waits gets no leak warning from Node.
+   */
+  readonly #signals = new Map<AbortSignal, WatchedSignal>();
   readonly #pendingReads = new Set<string>();
   #waiterCount = 0;
   #seq = 0;
@@ -120,7 +130,6 @@ export class RelayHub {
         resolve,
         reject,
         timer: null,
-        onAbort: null,
         lastState: null,
         checked: false,
         done: false,
@@ -187,11 +196,22 @@ export class RelayHub {
       waiter.timer = setTimeout(() => this.#timedOut(waiter, timeoutMs), timeoutMs);
     }
     if (signal !== null) {
-      waiter.onAbort = () => {
-        this.#remove(waiter);
-        waiter.reject(signal.reason);
-      };
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
+      let watched = this.#signals.get(signal);
+      if (watched === undefined) {
+        const entry: WatchedSignal = {
+          waiters: new Set(),
+          onAbort: () => {
+            for (const aborted of [...entry.waiters]) {
+              this.#remove(aborted);
+              aborted.reject(signal.reason);
+            }
+          },
+        };
+        watched = entry;
+        this.#signals.set(signal, watched);
+        signal.addEventListener('abort', watched.onAbort, { once: true });
+      }
+      watched.waiters.add(waiter);
     }
     // A timer that keeps the process alive while it waits, as a pending request would.
     this.#sweepTimer ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
@@ -203,9 +223,15 @@ export class RelayHub {
     waiter.done = true;
     if (waiter.timer !== null) clearTimeout(waiter.timer);
     waiter.timer = null;
-    if (waiter.onAbort !== null)
-      waiter.options.signal?.removeEventListener('abort', waiter.onAbort);
-    waiter.onAbort = null;
+    const { signal } = waiter.options;
+    const watchedSignal = signal === null ? undefined : this.#signals.get(signal);
+    if (signal !== null && watchedSignal !== undefined) {
+      watchedSignal.waiters.delete(waiter);
+      if (watchedSignal.waiters.size === 0) {
+        signal.removeEventListener('abort', watchedSignal.onAbort);
+        this.#signals.delete(signal);
+      }
+    }
 
     const watched = this.#runs.get(waiter.runId);
     watched?.waiters.delete(waiter);

@@ -73,7 +73,8 @@ export function describeRelayLeaks(options: ConformanceOptions): void {
       expect(during.get('Timeout') ?? 0).toBeGreaterThanOrEqual(
         (before.get('Timeout') ?? 0) + WAITS - 5,
       );
-      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(WAITS / 10);
+      // One listener serves every wait that shares the signal: Node warns of a leak past 10.
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
 
       const results = await Promise.allSettled(waits);
       const reasons = results.map((result) =>
