@@ -48,7 +48,7 @@ describe.skipIf(!reachable)('closed storage', () => {
 });
 
 describe.skipIf(!reachable)('run ids', () => {
-  it('an insert of a run whose id is not a UUID names it and writes nothing', async () => {
+  it('insert rejects a non-UUID run id', async () => {
     const { storage, descriptor } = await createSchemaStorage();
     try {
       const valid = newRun();

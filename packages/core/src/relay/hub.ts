@@ -195,26 +195,27 @@ export class RelayHub {
     if (timeoutMs !== null) {
       waiter.timer = setTimeout(() => this.#timedOut(waiter, timeoutMs), timeoutMs);
     }
-    if (signal !== null) {
-      let watched = this.#signals.get(signal);
-      if (watched === undefined) {
-        const entry: WatchedSignal = {
-          waiters: new Set(),
-          onAbort: () => {
-            for (const aborted of [...entry.waiters]) {
-              this.#remove(aborted);
-              aborted.reject(signal.reason);
-            }
-          },
-        };
-        watched = entry;
-        this.#signals.set(signal, watched);
-        signal.addEventListener('abort', watched.onAbort, { once: true });
-      }
-      watched.waiters.add(waiter);
-    }
+    if (signal !== null) this.#watchSignal(signal, waiter);
     // A timer that keeps the process alive while it waits, as a pending request would.
     this.#sweepTimer ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
+  }
+
+  /** Adds a waiter to its signal's waiters, with the signal's one listener for the first. */
+  #watchSignal(signal: AbortSignal, waiter: Waiter): void {
+    let watched = this.#signals.get(signal);
+    if (watched === undefined) {
+      const waiters = new Set<Waiter>();
+      const onAbort = () => {
+        for (const aborted of [...waiters]) {
+          this.#remove(aborted);
+          aborted.reject(signal.reason);
+        }
+      };
+      watched = { waiters, onAbort };
+      this.#signals.set(signal, watched);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    watched.waiters.add(waiter);
   }
 
   /** Releases a waiter's timer, listener and registration. Idempotent. */
@@ -225,12 +226,10 @@ export class RelayHub {
     waiter.timer = null;
     const { signal } = waiter.options;
     const watchedSignal = signal === null ? undefined : this.#signals.get(signal);
-    if (signal !== null && watchedSignal !== undefined) {
-      watchedSignal.waiters.delete(waiter);
-      if (watchedSignal.waiters.size === 0) {
-        signal.removeEventListener('abort', watchedSignal.onAbort);
-        this.#signals.delete(signal);
-      }
+    watchedSignal?.waiters.delete(waiter);
+    if (signal !== null && watchedSignal?.waiters.size === 0) {
+      signal.removeEventListener('abort', watchedSignal.onAbort);
+      this.#signals.delete(signal);
     }
 
     const watched = this.#runs.get(waiter.runId);

@@ -68,8 +68,8 @@ export function describeControl(options: ConformanceOptions): void {
       expect(await h.storage.cancel(newRun().id)).toBeNull();
     });
 
-    // Core creates run ids as lowercase UUIDs; a backend that stores them in a UUID column must
-    // still answer any other string as an unknown run, as the others do, instead of failing.
+    // Core creates run ids as lowercase UUIDs. A backend that stores them in a UUID column must
+    // still treat any other string as an unknown run, as the others do, instead of failing.
     it('strings that are not run ids name no run', async () => {
       const [id] = await insert(h.storage, newRun());
       const running = await claimOne(h.storage);
