@@ -14,9 +14,9 @@
 // uses a fresh schema or key prefix and removes it at the end. PREFETCH sets the ZapJobs
 // worker's prefetch (default 500, as the bench's fast configuration); REMOVE_ON_COMPLETE=1 gives
 // the job removeOnComplete, which deletes each run when it completes. NO_FINISHED_NOTICES=1
-// (PostgreSQL) replaces the schema's notify_finished with a function that does nothing, to
-// measure what the notices of finished runs cost; waiters would then never wake. Only removing
-// completions, failures and cancels call it, so use it with REMOVE_ON_COMPLETE=1.
+// (PostgreSQL) replaces the schema's notify_completed, which both completions call, with a
+// function that does nothing. It measures what the notices of completed runs cost, and waiters
+// then never wake.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 
@@ -97,7 +97,7 @@ async function prepareZapjobs(backend) {
   await zap.init();
   if (process.env.NO_FINISHED_NOTICES === '1' && backend === 'pg') {
     await storage.pool.query(
-      `create or replace function "${namespace}".notify_finished(p_ids uuid[], p_states text[])
+      `create or replace function "${namespace}".notify_completed(p_ids uuid[])
        returns void language sql volatile as $$ select $$`,
     );
   }

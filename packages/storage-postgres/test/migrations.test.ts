@@ -6,7 +6,7 @@ import { PostgresStorage } from '../src/index.js';
 import { MIGRATIONS, render } from '../src/internal/migrations.js';
 import { type SchemaNames, schemaNames } from '../src/internal/names.js';
 import { encodeNewRuns } from '../src/internal/rows.js';
-import { dropSchema, newRun, PG_URL, randomSchema, requirePostgres } from './helpers.js';
+import { dropSchema, newRun, PG_URL, randomSchema, requirePostgres, waitFor } from './helpers.js';
 
 const reachable = await requirePostgres();
 
@@ -389,6 +389,58 @@ describe.skipIf(!reachable)('migrations', () => {
       }
     } finally {
       await client.end();
+    }
+  });
+
+  it('migration 22 completes runs claimed before it', async () => {
+    const schema = randomSchema();
+    schemas.push(schema);
+    const names = schemaNames(schema);
+    const q = names.quoted;
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    const storage = new PostgresStorage({ connectionString: PG_URL, schema, poolSize: 2 });
+    const reloptions = async () =>
+      (
+        await client.query(
+          `select c.reloptions from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
+           where n.nspname = $1 and c.relname = 'runs_running'`,
+          [schema],
+        )
+      ).rows[0].reloptions;
+    try {
+      // Two runs claimed by version 21's claim, one to keep and one to remove.
+      await migrateBelow(client, names, 22);
+      const [kept, removed] = [newRun(), newRun()];
+      await client.query(
+        `select * from ${q}.insert_runs_tenancy($1::json, false, '{}', '{default}', $2::uuid[])`,
+        [encodeNewRuns([kept, removed]), [kept.id, removed.id]],
+      );
+      const claimed = await client.query(
+        `select (c.claimed).id, (c.claimed).lease_token
+         from ${q}.claim_next_runs('w', '{default}', 2, 30000) as c`,
+      );
+      const tokens = new Map(claimed.rows.map((row) => [row.id, row.lease_token]));
+      expect([...tokens.keys()].sort()).toEqual([kept.id, removed.id].sort());
+      expect(await reloptions()).toBeNull();
+
+      await storage.migrate();
+      expect(await reloptions()).toEqual(['deduplicate_items=off']);
+      const completed: string[] = [];
+      await storage.subscribe({ onRunFinished: (runId) => completed.push(runId) });
+      expect(
+        await storage.complete([
+          { runId: kept.id, leaseToken: tokens.get(kept.id), output: '1' },
+          { runId: removed.id, leaseToken: tokens.get(removed.id), output: '2', remove: true },
+        ]),
+      ).toEqual([true, true]);
+      expect(await storage.getRun(kept.id)).toMatchObject({ state: 'completed', output: '1' });
+      expect(await storage.getRun(removed.id)).toBeNull();
+      await waitFor('both completion notices', () => completed.length === 2);
+      expect(completed.sort()).toEqual([kept.id, removed.id].sort());
+    } finally {
+      await client.end();
+      await storage.close();
     }
   });
 

@@ -198,6 +198,8 @@ export class Notifier {
       this.queueWork(payload.slice(2));
     } else if (kind === 'f|') {
       this.dispatchFinished(payload.slice(2));
+    } else if (kind === 'c|') {
+      this.dispatchCompleted(payload.slice(2));
     } else if (kind === 's|') {
       const separator = payload.indexOf('|', 2);
       if (separator < 0) return;
@@ -227,6 +229,21 @@ export class Notifier {
           continue;
         }
         this.call('onRunFinished', () => listener.onRunFinished?.(runId, state));
+      }
+    }
+  }
+
+  /** Dispatches 'id,id,...': runs that completed, listed by one completion message. */
+  private dispatchCompleted(list: string): void {
+    const listeners = [...this.listeners].filter(
+      (listener) =>
+        listener.onRunFinished !== undefined &&
+        (listener.finishedStates === undefined || listener.finishedStates.includes('completed')),
+    );
+    if (listeners.length === 0) return;
+    for (const runId of list.split(',')) {
+      for (const listener of listeners) {
+        this.call('onRunFinished', () => listener.onRunFinished?.(runId, 'completed'));
       }
     }
   }

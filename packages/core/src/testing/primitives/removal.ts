@@ -53,6 +53,59 @@ export function describeRemoval(options: ConformanceOptions): void {
       );
     });
 
+    it('notifies every run of a batch of 250', async () => {
+      const completed = new Set<string>();
+      await h.storage.subscribe({
+        onRunFinished: (runId, state) => {
+          if (state === 'completed') completed.add(runId);
+        },
+      });
+      await insert(h.storage, ...Array.from({ length: 250 }, () => newRun()));
+      const claimed = await claim(h.storage, { limit: 250 });
+      expect(claimed).toHaveLength(250);
+      const results = await h.storage.complete(
+        claimed.map((run, i) => ({ ...leaseOf(run), output: '1', remove: i % 2 === 0 })),
+      );
+      expect(results).toEqual(claimed.map(() => true));
+      await waitFor('a notice for each of the 250 runs', () =>
+        claimed.every((run) => completed.has(run.id)),
+      );
+    });
+
+    it('removes runs with and without history together', async () => {
+      // Ids grow in creation order, so the unclaimed run lies between removed ones.
+      const parent = newRun();
+      const child = newRun({ dependsOn: [{ runId: parent.id, condition: 'success' }] });
+      await insert(h.storage, parent, child);
+      const parentClaim = await claimOne(h.storage);
+      await h.storage.complete([{ ...leaseOf(parentClaim), output: '1' }]);
+      const logged = newRun();
+      const between = newRun({ queue: 'elsewhere' });
+      const quiet = newRun({ historyLevel: 'off' });
+      await insert(h.storage, logged, between, quiet);
+
+      const claimed = await claim(h.storage, { limit: 3 });
+      expect(claimed.map((run) => run.id).sort()).toEqual([child.id, logged.id, quiet.id].sort());
+      const loggedClaim = claimed.find((run) => run.id === logged.id)!;
+      expect(
+        await h.storage.putState(logged.id, 'step', '1', { lease: leaseOf(loggedClaim) }),
+      ).toBe(true);
+      const results = await h.storage.complete(
+        claimed.map((run) => ({ ...leaseOf(run), output: '2', remove: true })),
+      );
+      expect(results).toEqual([true, true, true]);
+
+      for (const id of [child.id, logged.id, quiet.id]) {
+        expect(await h.storage.getRun(id)).toBeNull();
+        expect(await eventTypes(h.storage, id)).toEqual([]);
+      }
+      expect(await h.storage.getState(logged.id, 'step')).toBeNull();
+      expect(await h.storage.listDependencies(child.id)).toEqual([]);
+      expect((await mustGetRun(h.storage, parent.id)).state).toBe('completed');
+      expect((await mustGetRun(h.storage, between.id)).state).toBe('available');
+      expect(await eventTypes(h.storage, between.id)).not.toEqual([]);
+    });
+
     it('keeps a run that others depend on and settles its dependents', async () => {
       const parent = newRun();
       const child = newRun({ dependsOn: [{ runId: parent.id, condition: 'success' }] });
@@ -74,6 +127,31 @@ export function describeRemoval(options: ConformanceOptions): void {
       await h.storage.complete([{ ...leaseOf(started), output: '8', remove: true }]);
       expect(await h.storage.getRun(child.id)).toBeNull();
       expect(await h.storage.listDependencies(child.id)).toEqual([]);
+    });
+
+    it('keeps a parent between removed runs', async () => {
+      const before = newRun();
+      const parent = newRun();
+      const after = newRun();
+      const child = newRun({
+        queue: 'children',
+        dependsOn: [{ runId: parent.id, condition: 'success' }],
+      });
+      await insert(h.storage, before, parent, after, child);
+      const claimed = await claim(h.storage, { limit: 3 });
+      expect(claimed.map((run) => run.id)).toEqual([before.id, parent.id, after.id]);
+      const results = await h.storage.complete(
+        claimed.map((run) => ({ ...leaseOf(run), output: '5', remove: true })),
+      );
+      expect(results).toEqual([true, true, true]);
+
+      expect(await h.storage.getRun(before.id)).toBeNull();
+      expect(await h.storage.getRun(after.id)).toBeNull();
+      expect(await mustGetRun(h.storage, parent.id)).toMatchObject({
+        state: 'completed',
+        output: '5',
+      });
+      expect((await mustGetRun(h.storage, child.id)).state).toBe('available');
     });
 
     it('cancels a run enqueued later with the removed run as its parent', async () => {
