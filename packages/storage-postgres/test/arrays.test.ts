@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { textArray } from '../src/internal/rows.js';
+import { booleanArray, textArray } from '../src/internal/rows.js';
 import { PG_URL, requirePostgres } from './helpers.js';
 
 const reachable = await requirePostgres();
@@ -41,6 +41,24 @@ describe.skipIf(!reachable)('text array parameters', () => {
     );
     expect(rows[0]!.values).toEqual(values);
     expect(rows[0]!.nulls).toBe(0);
+  });
+
+  it('round-trip elements without quotes or backslashes', async () => {
+    const values = ['', 'NULL', ' padded ', 'a,b', '{braces}', 'ünïcødé 😀', 'tab\there'];
+    const { rows } = await client.query<{ values: string[] }>('select $1::text[] as values', [
+      textArray(values),
+    ]);
+    expect(rows[0]!.values).toEqual(values);
+  });
+
+  it('round-trip booleans', async () => {
+    const values = [true, false, false, true];
+    const { rows } = await client.query<{ values: boolean[]; empty: boolean[] }>(
+      'select $1::boolean[] as values, $2::boolean[] as empty',
+      [booleanArray(values), booleanArray([])],
+    );
+    expect(rows[0]!.values).toEqual(values);
+    expect(rows[0]!.empty).toEqual([]);
   });
 
   it('encode an empty list as an empty array', async () => {

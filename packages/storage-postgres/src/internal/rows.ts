@@ -157,16 +157,24 @@ export function claimedRunFromValues(
  * regular expressions over every element, in the statements that send a batch of leases.
  */
 export function textArray(values: readonly string[]): string {
-  let literal = '{';
-  for (let i = 0; i < values.length; i++) {
+  if (values.length === 0) return '{}';
+  let plain = true;
+  for (let i = 0; i < values.length && plain; i++) {
     const value = values[i] as string;
-    if (i > 0) literal += ',';
-    literal +=
-      value.indexOf('"') < 0 && value.indexOf('\\') < 0
-        ? `"${value}"`
-        : `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+    plain = value.indexOf('"') < 0 && value.indexOf('\\') < 0;
   }
-  return `${literal}}`;
+  // One join builds the literal as a flat string, where appending element by element left a
+  // chain of partial strings for the garbage collector.
+  if (plain) return `{"${values.join('","')}"}`;
+  const quoted = values.map(
+    (value) => `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`,
+  );
+  return `{${quoted.join(',')}}`;
+}
+
+/** Encodes booleans as a PostgreSQL array literal, for a `$n::boolean[]` parameter. */
+export function booleanArray(values: readonly boolean[]): string {
+  return `{${values.map((value) => (value ? 't' : 'f')).join(',')}}`;
 }
 
 /**

@@ -15,7 +15,7 @@ import type {
 } from '@zapjobs/core/storage';
 import { InvalidOptionError, StalledError } from '@zapjobs/core/storage';
 import { type Db, type Queryable, runQuery, toStorageError } from './db.js';
-import { claimedRunFromValues, encodeNewRuns, textArray } from './rows.js';
+import { booleanArray, claimedRunFromValues, encodeNewRuns, textArray } from './rows.js';
 import { isRunId } from './run-ids.js';
 import type { Statements } from './statements.js';
 
@@ -162,15 +162,23 @@ export async function complete(
   ctx: RunContext,
   requests: readonly CompleteRequest[],
 ): Promise<boolean[]> {
-  const known = requests.filter(hasRunId);
-  if (known.length === 0) return requests.map(() => false);
-  const { rows } = await ctx.db.query<LeaseRow>('complete', ctx.st.complete, [
+  // The index in `requests` of each request that names a run id. The others never hold a lease.
+  const sent: number[] = [];
+  for (let i = 0; i < requests.length; i++) {
+    if (hasRunId(requests[i] as CompleteRequest)) sent.push(i);
+  }
+  const results = requests.map(() => false);
+  if (sent.length === 0) return results;
+  const known = sent.map((i) => requests[i] as CompleteRequest);
+  const { rows } = await ctx.db.query<{ position: number }>('complete', ctx.st.complete, [
     textArray(known.map((request) => request.runId)),
     textArray(known.map((request) => request.leaseToken)),
     textArray(known.map((request) => request.output)),
-    known.map((request) => request.remove === true),
+    booleanArray(known.map((request) => request.remove === true)),
   ]);
-  return fenced(requests, rows);
+  for (const i of sent) results[i] = true;
+  for (const row of rows) results[sent[row.position - 1] as number] = false;
+  return results;
 }
 
 export async function fail(ctx: RunContext, requests: readonly FailRequest[]): Promise<boolean[]> {

@@ -23,8 +23,17 @@ export function buildStatements({ quoted: s }: SchemaNames) {
        from ${s}.claim_next_runs($1, $2::text[], $3, $4) as c`,
     ),
     heartbeat: statement(`select * from ${s}.heartbeat_runs($1::uuid[], $2::text[], $3::bigint)`),
+    // Returns the positions (from 1) of the requests that did not take effect, usually none,
+    // so a batch of outcomes sends back no rows for the client to read.
     complete: statement(
-      `select * from ${s}.complete_runs($1::uuid[], $2::text[], $3::text[], $4::boolean[])`,
+      `with done as (
+         select c.run_id, c.lease_token
+         from ${s}.complete_runs($1::uuid[], $2::text[], $3::text[], $4::boolean[]) as c
+       )
+       select r.n::integer as position
+       from unnest($1::uuid[], $2::text[]) with ordinality as r(id, token, n)
+       where not exists (
+         select 1 from done as d where d.run_id = r.id and d.lease_token = r.token)`,
     ),
     fail: statement(
       `select * from ${s}.fail_runs($1::uuid[], $2::text[], $3::text[], $4::bigint[])`,
