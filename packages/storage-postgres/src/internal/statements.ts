@@ -19,8 +19,8 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     ),
     getRun: statement(`select * from ${s}.runs where id = $1::uuid`),
     claim: statement(
-      `select ${CLAIM_COLUMNS.map((column) => `(c.claimed).${column}`).join(', ')}, c.bursts
-       from ${s}.claim_next_runs($1, $2::text[], $3, $4) as c`,
+      `select ${CLAIM_COLUMNS.join(', ')}, bursts
+       from ${s}.claim_run_columns($1, $2::text[], $3, $4)`,
     ),
     heartbeat: statement(`select * from ${s}.heartbeat_runs($1::uuid[], $2::text[], $3::bigint)`),
     // Returns the positions (from 1) of the requests that did not take effect, usually none,

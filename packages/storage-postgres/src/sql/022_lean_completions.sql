@@ -9,7 +9,7 @@
 -- index holds only running runs and the versions that await cleanup, so its size hardly
 -- changes. The setting applies to the entries inserted from now on.
 --
--- A completion tells listeners about completed runs in a message of its own, 'c|' followed by
+-- A completion notifies listeners of completed runs in a message of its own, 'c|' followed by
 -- up to 100 run ids, instead of one 'id:completed' entry per run, and builds it without
 -- grouping the ids. Messages about other finished states are as before. Listeners of an older
 -- release do not read the new message, which is one more reason to stop older processes before
@@ -21,6 +21,9 @@
 -- none can. Run ids are UUIDv7, so the ids of one batch fall in a narrow range. The check for
 -- dependents still runs after the runs are locked, in a statement of its own, so it sees the
 -- edges of enqueues that held a lock on a parent. The rest is as in migration 20.
+--
+-- The storage claims through claim_run_columns, which returns the claimed runs' columns where
+-- claim_next_runs returns row values.
 
 alter index {{schema}}.runs_running set (deduplicate_items = off);
 
@@ -91,7 +94,6 @@ begin
   return query select * from unnest(v_done, v_tokens);
 end
 $fn$;
-
 
 -- As in migration 21, with a range probe before each cleanup and notify_completed.
 create or replace function {{schema}}.complete_runs(p_ids uuid[], p_tokens text[],
@@ -217,5 +219,103 @@ begin
   if v_ids is not null then
     return query select * from {{schema}}.complete_runs(v_ids, v_tokens, v_outputs);
   end if;
+end
+$fn$;
+
+-- Claims as claim_next_runs does, and returns the columns of the claimed runs instead of row
+-- values, which the caller had to take apart field by field after two functions had copied
+-- them. Without fair queues, restricted tenants or limits on its queues, which is when
+-- claim_runs_with_bursts of migration 13 claims in one statement, it runs that statement
+-- itself. Otherwise it returns what claim_next_runs returns.
+create function {{schema}}.claim_run_columns(p_worker text, p_queues text[], p_limit integer,
+  p_lease_ms bigint)
+  returns table (id uuid, job text, queue text, input text, output text, error text,
+    priority integer, attempt integer, max_attempts integer, run_at bigint, created_at bigint,
+    started_at bigint, first_started_at bigint, finished_at bigint, progress text,
+    group_id text, partition_key text, tenant_id text, unique_key text, trace_context text,
+    history_level text, metadata text, lease_token text, bursts jsonb)
+  language plpgsql volatile
+  as $fn$
+#variable_conflict use_column
+declare
+  v_now bigint;
+  v_token_prefix text;
+  v_started_data text;
+begin
+  if exists (select 1 from {{schema}}.fair_queues as f where f.queue = any(p_queues))
+    or exists (
+      select 1 from {{schema}}.tenants as t
+      where t.status <> 'active' or t.max_concurrent_runs is not null)
+    or exists (
+      select 1 from {{schema}}.limits as l where l.scope = 'job' or l.key = any(p_queues))
+  then
+    return query
+    select (c.claimed).id, (c.claimed).job, (c.claimed).queue, (c.claimed).input,
+      (c.claimed).output, (c.claimed).error, (c.claimed).priority, (c.claimed).attempt,
+      (c.claimed).max_attempts, (c.claimed).run_at, (c.claimed).created_at,
+      (c.claimed).started_at, (c.claimed).first_started_at, (c.claimed).finished_at,
+      (c.claimed).progress, (c.claimed).group_id, (c.claimed).partition_key,
+      (c.claimed).tenant_id, (c.claimed).unique_key, (c.claimed).trace_context,
+      (c.claimed).history_level, (c.claimed).metadata, (c.claimed).lease_token, c.bursts
+    from {{schema}}.claim_next_runs(p_worker, p_queues, p_limit, p_lease_ms) as c;
+    return;
+  end if;
+
+  v_now := {{schema}}.now_ms();
+  -- Lease tokens are this call's random prefix plus the run's position in the claim.
+  v_token_prefix := gen_random_uuid()::text || '.';
+  v_started_data := json_build_object('workerId', p_worker)::text;
+  return query
+  with picked as (
+    select c.id, c.state as previous_state, q.ord,
+      row_number() over (order by q.ord, c.priority desc, c.run_at, c.id) as position
+    from unnest(p_queues) with ordinality as q(name, ord)
+    cross join lateral (
+      select r.id, r.state, r.priority, r.run_at
+      from {{schema}}.runs as r
+      where r.queue = q.name
+        and (r.state in ('available', 'scheduled')
+          or (r.state = 'suspended' and r.wake_at is not null))
+        and r.run_at <= v_now
+      order by r.priority desc, r.run_at, r.id
+      limit p_limit
+      for update skip locked
+    ) as c
+    order by q.ord, c.priority desc, c.run_at, c.id
+    limit p_limit
+  ), started as (
+    update {{schema}}.runs as r
+    set state = 'running', attempt = r.attempt + 1,
+      lease_token = v_token_prefix || p.position, lease_expires_at = v_now + p_lease_ms,
+      worker_id = p_worker, started_at = v_now,
+      first_started_at = coalesce(r.first_started_at, v_now), wake_at = null,
+      wait_signal = null
+    from picked as p
+    where r.id = p.id
+    returning r.id, r.job, r.queue, r.input, r.output, r.error, r.priority, r.attempt,
+      r.max_attempts, r.run_at, r.created_at, r.started_at, r.first_started_at, r.finished_at,
+      r.progress, r.group_id, r.partition_key, r.tenant_id, r.unique_key, r.trace_context,
+      r.history_level, r.metadata, r.lease_token, r.unique_release_on, p.position,
+      p.previous_state
+  ), logged as (
+    insert into {{schema}}.events (run_id, group_id, tenant_id, type, at, attempt, data)
+    select s.id, s.group_id, s.tenant_id, e.type, v_now, s.attempt, e.data
+    from started as s
+    cross join lateral (
+      values ('resumed', null, 1), ('started', v_started_data, 2)
+    ) as e(type, data, n)
+    where s.history_level <> 'off' and (e.n = 2 or s.previous_state = 'suspended')
+    order by s.position, e.n
+  ), released_keys as (
+    delete from {{schema}}.unique_keys as u
+    using started as s
+    where s.unique_release_on = 'start' and u.key = s.unique_key and u.run_id = s.id
+  )
+  select s.id, s.job, s.queue, s.input, s.output, s.error, s.priority, s.attempt,
+    s.max_attempts, s.run_at, s.created_at, s.started_at, s.first_started_at, s.finished_at,
+    s.progress, s.group_id, s.partition_key, s.tenant_id, s.unique_key, s.trace_context,
+    s.history_level, s.metadata, s.lease_token, null::jsonb
+  from started as s
+  order by s.position;
 end
 $fn$;
