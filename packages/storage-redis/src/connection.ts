@@ -11,6 +11,47 @@ export interface StorageConnection {
   commandTimeoutMs: number;
 }
 
+/** Maximum wait of `migrate()` for a connection that is not ready yet, in ms. */
+export const READY_WAIT_MS = 10_000;
+
+/** The outcome of {@link waitUntilReady}: ready, or the last connection error of the wait. */
+export type ReadyWait = { ready: true } | { ready: false; lastError: unknown };
+
+/**
+ * Waits until the connection is ready, at most `waitMs`. A lazy connection is connected first.
+ * A closed one is left to fail at its first command. Without this wait, a command sent before
+ * the first connection waits out its whole command timeout when the server is unreachable,
+ * then reports a timeout instead of the connection error.
+ */
+export async function waitUntilReady(
+  connection: Redis | Cluster,
+  waitMs: number,
+): Promise<ReadyWait> {
+  if (connection.status === 'ready' || connection.status === 'end') return { ready: true };
+  let lastError: unknown;
+  let timer: NodeJS.Timeout | undefined;
+  let onReady = (): void => {};
+  const onError = (error: unknown): void => {
+    lastError = error;
+  };
+  try {
+    const ready = await new Promise<boolean>((resolve) => {
+      onReady = () => resolve(true);
+      connection.once('ready', onReady);
+      connection.on('error', onError);
+      timer = setTimeout(() => resolve(false), waitMs);
+      if (connection.status === 'wait') connection.connect().catch(onError);
+      // It may have become ready before the listener was added.
+      if (connection.status === 'ready') resolve(true);
+    });
+    return ready ? { ready: true } : { ready: false, lastError };
+  } finally {
+    clearTimeout(timer);
+    connection.off('ready', onReady);
+    connection.off('error', onError);
+  }
+}
+
 /** True for the rejection ioredis gives a command that had no reply within `commandTimeout`. */
 export function isCommandTimeout(error: unknown): boolean {
   return error instanceof Error && error.message === 'Command timed out';

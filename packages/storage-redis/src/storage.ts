@@ -61,7 +61,7 @@ import {
   limitField,
   optional,
 } from './codec.js';
-import { openConnection } from './connection.js';
+import { openConnection, READY_WAIT_MS, waitUntilReady } from './connection.js';
 import { Notifier } from './notifier.js';
 import {
   checkStorageOptions,
@@ -107,6 +107,8 @@ export class RedisStorage implements Storage {
   readonly #pruner: Pruner;
   readonly #schedules: ScheduleStore;
   readonly #tenancy: TenancyStore;
+  /** The command timeout of the connection in ms, or 0 for a connection the caller passed in. */
+  readonly #commandTimeoutMs: number;
   #closed = false;
 
   constructor(options: RedisStorageOptions = {}) {
@@ -116,6 +118,7 @@ export class RedisStorage implements Storage {
     const retention = resolveRetention(options.retention);
     const { connection, owned, commandTimeoutMs } = openConnection(options, this.#logger);
     this.#ownsConnection = owned;
+    this.#commandTimeoutMs = commandTimeoutMs;
     const origin = randomUUID();
     this.#scripts = new ScriptRunner(connection, prefixKey);
     this.#notifier = new Notifier(
@@ -141,6 +144,18 @@ export class RedisStorage implements Storage {
 
   async migrate(): Promise<void> {
     const connection = this.#runner.connection;
+    const waitMs =
+      this.#commandTimeoutMs > 0 ? Math.min(READY_WAIT_MS, this.#commandTimeoutMs) : READY_WAIT_MS;
+    const wait = await waitUntilReady(connection, waitMs);
+    if (!wait.ready) {
+      const cause =
+        wait.lastError instanceof Error ? wait.lastError.message : 'no connection error reported';
+      const problem = new Error(
+        `no connection to Redis within ${waitMs} ms (${cause}); start the server, or check ` +
+          'the url, cluster or connection option',
+      );
+      throw new StorageError(this.name, 'migrate', problem);
+    }
     const metaKey = this.#runner.key('meta');
     const stored = await this.#runner.call('migrate', async () => {
       await connection.hsetnx(metaKey, 'schemaVersion', SCHEMA_VERSION);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type ScheduleUpsert, StorageError } from '@zapjobs/core/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -438,6 +439,43 @@ describe('connection failures', () => {
     expect(failure).toBeInstanceOf(StorageError);
     expect((failure as StorageError).code).toBe('STORAGE_FAILED');
     expect((failure as StorageError).message).toContain('Storage "redis" failed during getRun');
+  });
+
+  it('fail migrate with the connection error', async () => {
+    const port = await freePort();
+    const storage = new RedisStorage({
+      url: `redis://127.0.0.1:${port}`,
+      prefix: uniquePrefix(),
+      logger: memoryLogger().logger,
+      commandTimeoutMs: 2_000,
+    });
+    const failure = await storage.migrate().catch((error: unknown) => error);
+    await storage.close();
+    expect(failure).toBeInstanceOf(StorageError);
+    const { message } = failure as StorageError;
+    expect(message).toContain('failed during migrate: no connection to Redis within 2000 ms');
+    expect(message).toContain(`ECONNREFUSED 127.0.0.1:${port}`);
+    expect(message).toContain('check the url, cluster or connection option');
+  });
+
+  it('let migrate wait for a server that starts late', async () => {
+    const server = await PrivateRedis.start(['--save', '']);
+    await server.stop();
+    const storage = new RedisStorage({
+      url: server.url,
+      prefix: uniquePrefix(),
+      logger: memoryLogger().logger,
+    });
+    try {
+      const migrated = storage.migrate();
+      await sleep(300);
+      await server.startAgain();
+      await migrated;
+      expect(await storage.getRun('01900000-0000-7000-8000-000000000000')).toBeNull();
+    } finally {
+      await storage.close();
+      await server.destroy();
+    }
   });
 
   it('surface as StorageError for scripts when the server stops', async () => {
