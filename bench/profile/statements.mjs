@@ -51,8 +51,7 @@ function backendCpuMs() {
 // The functions the storage calls (src/internal/statements.ts). The claim here reads only the
 // id and lease token of each run, where the storage reads 23 columns.
 const s = `"${schema}"`;
-const claimSql = `select (c.claimed).id, (c.claimed).lease_token
-  from ${s}.claim_next_runs($1, $2::text[], $3, $4) as c`;
+const claimSql = `select id, lease_token from ${s}.claim_run_columns($1, $2::text[], $3, $4)`;
 const completeSql = `select * from ${s}.complete_runs($1::uuid[], $2::text[], $3::text[],
   $4::boolean[])`;
 

@@ -228,7 +228,9 @@ $fn$;
 -- values, which the caller had to take apart field by field after two functions had copied
 -- them. Without fair queues, restricted tenants or limits on its queues, which is when
 -- claim_runs_with_bursts (migration 21) claims in one statement, it runs that statement
--- itself. Otherwise it returns what claim_next_runs returns.
+-- itself, with one change: the update finds the picked rows by their address instead of
+-- probing the primary key again. They are locked since they were picked, so their addresses
+-- cannot change. Otherwise it returns what claim_next_runs returns.
 create function {{schema}}.claim_run_columns(p_worker text, p_queues text[], p_limit integer,
   p_lease_ms bigint)
   returns table (id uuid, job text, queue text, input text, output text, error text,
@@ -269,11 +271,11 @@ begin
   v_started_data := json_build_object('workerId', p_worker)::text;
   return query
   with picked as (
-    select c.id, c.state as previous_state, q.ord,
+    select c.id, c.row_id, c.state as previous_state, q.ord,
       row_number() over (order by q.ord, c.priority desc, c.run_at, c.id) as position
     from unnest(p_queues) with ordinality as q(name, ord)
     cross join lateral (
-      select r.id, r.state, r.priority, r.run_at
+      select r.id, r.ctid as row_id, r.state, r.priority, r.run_at
       from {{schema}}.runs as r
       where r.queue = q.name
         and (r.state in ('available', 'scheduled')
@@ -293,7 +295,7 @@ begin
       first_started_at = coalesce(r.first_started_at, v_now), wake_at = null,
       wait_signal = null
     from picked as p
-    where r.id = p.id
+    where r.ctid = p.row_id
     returning r.id, r.job, r.queue, r.input, r.output, r.error, r.priority, r.attempt,
       r.max_attempts, r.run_at, r.created_at, r.started_at, r.first_started_at, r.finished_at,
       r.progress, r.group_id, r.partition_key, r.tenant_id, r.unique_key, r.trace_context,
