@@ -18,9 +18,9 @@
 -- migrating.
 --
 -- A completion that removes runs first checks, once per batch, whether any dependency edge,
--- event or state value can belong to the runs it removes. One index range probe between the
--- smallest and the largest of their ids answers that, and when none can, the per-run probes
--- and deletes are skipped. Run ids are UUIDv7, so the ids of one batch fall in a narrow range. The check for
+-- event or state value can belong to the runs it removes. It checks with one index range probe
+-- between the smallest and the largest of their ids, and when none can, it skips the per-run
+-- probes and deletes. Run ids are UUIDv7, so the ids of one batch fall in a narrow range. The check for
 -- dependents still runs after the runs are locked, in a statement of its own, so it sees the
 -- edges of enqueues that held a lock on a parent. The rest is as in migration 21.
 --
@@ -226,11 +226,11 @@ $fn$;
 
 -- Claims as claim_next_runs does, and returns the columns of the claimed runs instead of row
 -- values, which the caller had to take apart field by field after two functions had copied
--- them. Without fair queues, restricted tenants or limits on its queues, which is when
--- claim_runs_with_bursts (migration 21) claims in one statement, it runs that statement
--- itself, with one change: the update finds the picked rows by their address instead of
--- probing the primary key again. They are locked since they were picked, so their addresses
--- cannot change. Otherwise it returns what claim_next_runs returns.
+-- them. Without fair queues, restricted tenants or limits on its queues, claim_runs_with_bursts
+-- (migration 21) claims in one statement, and this function then runs that statement itself.
+-- Its update finds the picked rows by their address instead of probing the primary key again:
+-- they are locked since they were picked, so their addresses cannot change. Otherwise it
+-- returns what claim_next_runs returns.
 create function {{schema}}.claim_run_columns(p_worker text, p_queues text[], p_limit integer,
   p_lease_ms bigint)
   returns table (id uuid, job text, queue text, input text, output text, error text,
