@@ -20,9 +20,9 @@
 -- A completion that removes runs first checks, once per batch, whether any dependency edge,
 -- event or state value can belong to the runs it removes. It checks with one index range probe
 -- between the smallest and the largest of their ids, and when none can, it skips the per-run
--- probes and deletes. Run ids are UUIDv7, so the ids of one batch fall in a narrow range. The check for
--- dependents still runs after the runs are locked, in a statement of its own, so it sees the
--- edges of enqueues that held a lock on a parent. The rest is as in migration 21.
+-- probes and deletes. Run ids are UUIDv7, so the ids of one batch fall in a narrow range. The
+-- check for dependents still runs after the runs are locked, in a statement of its own, so it
+-- sees the edges of enqueues that held a lock on a parent. The rest is as in migration 21.
 --
 -- The storage claims through claim_run_columns, which returns the claimed runs' columns where
 -- claim_next_runs returns row values.
