@@ -404,7 +404,7 @@ export class Worker {
       const free = Math.max(0, this.#freeSlots(concurrency));
       const room = prefetch - this.#buffered.size;
       // Free slots that the buffer cannot fill need a claim at once. Otherwise refill the
-      // buffer once a quarter of it is left, so that each claim serves many handler cycles:
+      // buffer once an eighth of it is left, so that each claim serves many handler cycles:
       // with short handlers, larger claims gave more throughput (bench/NOTES.md).
       const idle = free > this.#buffered.size;
       const limit = idle || this.#bufferNeedsRefill() ? free + room : 0;
@@ -501,13 +501,13 @@ export class Worker {
   }
 
   /**
-   * Checks whether the prefetch buffer is down to a quarter of `prefetch`, rounded down. With
+   * Checks whether the prefetch buffer is down to an eighth of `prefetch`, rounded down. With
    * `prefetch` 2 or more it keeps at least one run, so a slot that frees up while the refill
    * claim is in flight still has one to start.
    */
   #bufferNeedsRefill(): boolean {
     const { prefetch } = this.options;
-    const keep = prefetch >= 2 ? Math.max(1, Math.floor(prefetch / 4)) : 0;
+    const keep = prefetch >= 2 ? Math.max(1, Math.floor(prefetch / 8)) : 0;
     return this.#buffered.size <= keep;
   }
 

@@ -23,7 +23,7 @@ export interface WorkerOptions {
   /**
    * Runs claimed ahead of free concurrency slots and held in a local buffer, in runs. One claim
    * then fetches work for several cycles, which saves storage round trips when handlers are
-   * short. The buffer is refilled, up to `prefetch`, once a quarter of it is left (at least
+   * short. The buffer is refilled, up to `prefetch`, once an eighth of it is left (at least
    * one run from `prefetch: 2` on). Buffered runs hold a lease (extended by the heartbeat)
    * from their claim on. They count as running for storage-side limits (flow concurrency, rate
    * limits) and cannot be taken by another worker, and a run of higher priority enqueued later

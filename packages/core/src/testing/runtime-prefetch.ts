@@ -114,15 +114,15 @@ export function describeRuntimePrefetch(options: ConformanceOptions): void {
       );
     }
 
-    it('refills the buffer once a quarter remains', async () => {
-      // The first claim fills the free slot and the buffer: run 0 starts, runs 1 to 8 wait.
-      // Until 6 of the 8 buffered runs have started, the worker does not claim. Run 6 starting
-      // leaves 2 of 8 runs buffered, so one claim refills the 6 free places.
-      await checkRefill('conformance.prefetch-refill', 20, 8, 6, [9, 6]);
+    it('refills the buffer once an eighth remains', async () => {
+      // The first claim fills the free slot and the buffer: run 0 starts, runs 1 to 16 wait.
+      // Until 14 of the 16 buffered runs have started, the worker does not claim. Run 14
+      // starting leaves 2 of 16 runs buffered, so one claim refills the 14 free places.
+      await checkRefill('conformance.prefetch-refill', 40, 16, 14, [17, 14]);
     });
 
     it('keeps one run buffered while refilling', async () => {
-      // With prefetch 3 a quarter rounds down to none, but one run stays buffered: the refill
+      // With prefetch 3 an eighth rounds down to none, but one run stays buffered: the refill
       // goes out when run 2 starts and leaves run 3 waiting.
       await checkRefill('conformance.prefetch-keep-one', 6, 3, 2, [4, 2]);
     });
