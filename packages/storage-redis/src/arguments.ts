@@ -21,9 +21,16 @@ export function runFilterArgs(filter: RunFilter): string[] {
   ];
 }
 
+/** The form of every run id: core creates them as lowercase UUIDs. */
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export function listRunsArgs(filter: RunFilter, page: PageRequest): string[] {
   if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > 1000) {
     throw new InvalidOptionError('page.limit', page.limit, 'an integer from 1 to 1000');
+  }
+  // A page's nextCursor is the id of its last run, so any other string was not handed out.
+  if (page.cursor !== undefined && !RUN_ID.test(page.cursor)) {
+    throw new InvalidOptionError('cursor', page.cursor, 'the nextCursor of a previous page');
   }
   const order = page.order ?? 'desc';
   return [String(page.limit), optional(page.cursor), order, ...runFilterArgs(filter)];

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { InvalidOptionError } from '../../errors.js';
 import type { PageRequest, RunFilter, RunRecord, Storage } from '../../storage/contract.js';
 import type { ConformanceOptions } from '../options.js';
 import {
@@ -57,6 +58,17 @@ export function describeAdmin(options: ConformanceOptions): void {
       expect(whole.items).toHaveLength(23);
       expect(whole.nextCursor).toBeNull();
       expect(whole.items[0]).toEqual(await mustGetRun(h.storage, ascending[22]!));
+    });
+
+    it('listRuns rejects a cursor no page returned', async () => {
+      await insert(h.storage, newRun(), newRun());
+      for (const cursor of ['not-a-cursor', '', '{"id":1}']) {
+        const error = await h.storage
+          .listRuns({}, { limit: 1, cursor })
+          .catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(InvalidOptionError);
+        expect((error as InvalidOptionError).message).toContain('cursor');
+      }
     });
 
     it('listRuns has no gaps or duplicates while runs are added', async () => {
