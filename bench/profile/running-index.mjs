@@ -12,13 +12,8 @@
 //   node profile/running-index.mjs [runs] [batch]      (default 40,000 runs, batches of 380)
 //
 // ZAPJOBS_PG_URL chooses the server (default: the local one). Each schema is dropped at the end.
-import { readFileSync } from 'node:fs';
-import { consoleLogger, defineJob, ZapJobs } from '@zapjobs/core';
-import { PostgresStorage } from '@zapjobs/storage-postgres';
-import pg from 'pg';
-import { Type } from 'typebox';
+import { connectMeasured, fillSchema } from './pg-runs.mjs';
 
-const PG_URL = process.env.ZAPJOBS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const runs = Number(process.argv[2] ?? 40_000);
 const batch = Number(process.argv[3] ?? 380);
 
@@ -35,28 +30,9 @@ const VARIANTS = [
 async function measure(variant, round) {
   const schema = `zjrunningindex${process.pid}r${round}${VARIANTS.indexOf(variant)}`;
   const s = `"${schema}"`;
-  const storage = new PostgresStorage({ connectionString: PG_URL, schema });
-  const job = defineJob({
-    name: 'noop',
-    input: Type.Object({ index: Type.Number() }),
-    output: Type.Null(),
-    defaults: { historyLevel: 'off' },
-    handler: () => null,
-  });
-  const zap = new ZapJobs({ storage, jobs: [job], logger: consoleLogger('warn') });
-  await zap.init();
-  for (let first = 0; first < runs; first += 1_000) {
-    const count = Math.min(1_000, runs - first);
-    await zap.enqueueMany(
-      Array.from({ length: count }, (_, offset) => ({ job, input: { index: first + offset } })),
-    );
-  }
-  const client = new pg.Client(PG_URL);
-  await client.connect();
+  const zap = await fillSchema(schema, runs);
+  const { client, cpuUs } = await connectMeasured();
   if (variant.change !== null) await client.query(variant.change(s));
-  const { rows } = await client.query('select pg_backend_pid() as pid');
-  const stat = `/proc/${rows[0].pid}/schedstat`;
-  const cpuUs = () => Number(readFileSync(stat, 'utf8').split(' ')[0]) / 1_000;
 
   // The storage's own claim statement (src/internal/statements.ts), reading every column.
   const claimSql = `select id, job, queue, input, output, error, priority, attempt, max_attempts,

@@ -8,45 +8,16 @@
 //   REMOVE_ON_COMPLETE=1 node profile/statements.mjs  (completions delete their runs)
 //
 // ZAPJOBS_PG_URL chooses the server (default: the local one). The schema is dropped at the end.
-import { readFileSync } from 'node:fs';
-import { consoleLogger, defineJob, ZapJobs } from '@zapjobs/core';
-import { PostgresStorage } from '@zapjobs/storage-postgres';
-import pg from 'pg';
-import { Type } from 'typebox';
+import { connectMeasured, fillSchema } from './pg-runs.mjs';
 
-const PG_URL = process.env.ZAPJOBS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const runs = Number(process.argv[2] ?? 20_000);
 const batch = Number(process.argv[3] ?? 250);
 const remove = process.env.REMOVE_ON_COMPLETE === '1';
 const schema = `zjstatements${process.pid}`;
 
-const storage = new PostgresStorage({ connectionString: PG_URL, schema });
-const job = defineJob({
-  name: 'noop',
-  input: Type.Object({ index: Type.Number() }),
-  output: Type.Null(),
-  defaults: { historyLevel: 'off' },
-  handler: () => null,
-});
-const zap = new ZapJobs({ storage, jobs: [job], logger: consoleLogger('warn') });
-await zap.init();
-for (let first = 0; first < runs; first += 1_000) {
-  const count = Math.min(1_000, runs - first);
-  await zap.enqueueMany(
-    Array.from({ length: count }, (_, offset) => ({ job, input: { index: first + offset } })),
-  );
-}
-
-const client = new pg.Client(PG_URL);
-await client.connect();
-const { rows } = await client.query('select pg_backend_pid() as pid');
-const backend = rows[0].pid;
-
-/** CPU time in ms of this connection's backend process, from /proc/PID/schedstat (Linux). */
-function backendCpuMs() {
-  const nanoseconds = readFileSync(`/proc/${backend}/schedstat`, 'utf8').split(' ')[0];
-  return Number(nanoseconds) / 1e6;
-}
+const zap = await fillSchema(schema, runs);
+const { client, cpuUs } = await connectMeasured();
+const backendCpuMs = () => cpuUs() / 1_000;
 
 // The functions the storage calls (src/internal/statements.ts). The claim here reads only the
 // id and lease token of each run, where the storage reads 23 columns.

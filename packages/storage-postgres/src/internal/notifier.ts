@@ -225,9 +225,7 @@ export class Notifier {
       const runId = entry.slice(0, separator);
       const state = entry.slice(separator + 1) as RunState;
       for (const listener of listeners) {
-        if (listener.finishedStates !== undefined && !listener.finishedStates.includes(state)) {
-          continue;
-        }
+        if (!wantsState(listener, state)) continue;
         this.call('onRunFinished', () => listener.onRunFinished?.(runId, state));
       }
     }
@@ -236,9 +234,7 @@ export class Notifier {
   /** Dispatches 'id,id,...': runs that completed, listed by one completion message. */
   private dispatchCompleted(list: string): void {
     const listeners = [...this.listeners].filter(
-      (listener) =>
-        listener.onRunFinished !== undefined &&
-        (listener.finishedStates === undefined || listener.finishedStates.includes('completed')),
+      (listener) => listener.onRunFinished !== undefined && wantsState(listener, 'completed'),
     );
     if (listeners.length === 0) return;
     for (const runId of list.split(',')) {
@@ -291,6 +287,14 @@ async function endClient(client: pg.Client): Promise<void> {
   await Promise.race([client.end().catch(() => {}), late]);
   clearTimeout(timer);
   destroySocket(client);
+}
+
+/**
+ * Checks whether the listener wants finish notices of `state`. A listener without
+ * `finishedStates` wants every state.
+ */
+function wantsState(listener: StorageListener, state: RunState): boolean {
+  return listener.finishedStates === undefined || listener.finishedStates.includes(state);
 }
 
 /**

@@ -21,8 +21,9 @@
 -- event or state value can belong to the runs it removes. It checks with one index range probe
 -- between the smallest and the largest of their ids, and when none can, it skips the per-run
 -- probes and deletes. Run ids are UUIDv7, so the ids of one batch fall in a narrow range. The
--- check for dependents still runs after the runs are locked, in a statement of its own, so it
--- sees the edges of enqueues that held a lock on a parent. The rest is as in migration 21.
+-- check for dependents still runs after the runs are locked, in a statement of its own, so its
+-- snapshot includes the edges of enqueues that held a lock on a parent. The rest is as in
+-- migration 21.
 --
 -- The storage claims through claim_run_columns, which returns the claimed runs' columns where
 -- claim_next_runs returns row values.
@@ -125,7 +126,7 @@ begin
   end if;
 
   -- Locks every requested run first, in id order as insert_runs locks parents, and keeps the
-  -- addresses of those it may remove, and their ids in order. A child inserted meanwhile keeps a
+  -- addresses and the sorted ids of those it may remove. A child inserted meanwhile keeps a
   -- share lock on its parent until it commits, so this lock waits for it, and the next
   -- statement's snapshot contains the new edge. The lateral join probes the primary key once
   -- per request. Its `limit 1` keeps the state condition out of it, which would let the planner
