@@ -23,8 +23,8 @@ const backendCpuMs = () => cpuUs() / 1_000;
 // id and lease token of each run, where the storage reads 23 columns.
 const s = `"${schema}"`;
 const claimSql = `select id, lease_token from ${s}.claim_run_columns($1, $2::text[], $3, $4)`;
-const completeSql = `select * from ${s}.complete_runs($1::uuid[], $2::text[], $3::text[],
-  $4::boolean[])`;
+const completeSql = `select c from ${s}.complete_batch($1::uuid[], $2::text[], $3::text[],
+  $4::boolean[]) as c`;
 
 const totals = { claimCpu: 0, claimWall: 0, completeCpu: 0, completeWall: 0, claimed: 0 };
 for (;;) {

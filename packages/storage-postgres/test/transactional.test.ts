@@ -209,9 +209,17 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
     await client.query('rollback');
   });
 
-  it('children enqueue beside a mixed removal batch', async () => {
+  // A batch that completes a run it keeps and removes another, while the application enqueues a
+  // child of each in one transaction, in id order. The kept run is either completed without
+  // removal, in a batch that mixes both, or requests removal but cannot be removed because it
+  // belongs to a group.
+  it.each([
+    ['a mixed removal batch', { remove: false, groupId: undefined }],
+    ['a removal batch that keeps a run', { remove: true, groupId: 'kept-group' }],
+  ])('children enqueue beside %s', async (_title, keptAs) => {
     // Two running runs: the one with the smaller id is kept, the other removed on completion.
     const runs = [newRun(), newRun()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    if (keptAs.groupId !== undefined) runs[0]!.groupId = keptAs.groupId;
     await storage.insertRuns(runs);
     const claimed = await storage.claim({
       workerId: 'w',
@@ -241,17 +249,18 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
       await storage.insertRuns([keptChild], { transaction: client });
       const completing = batchStorage.complete([
         { runId: removed, leaseToken: token(removed), output: 'null', remove: true },
-        { runId: kept, leaseToken: token(kept), output: 'null', remove: false },
+        { runId: kept, leaseToken: token(kept), output: 'null', remove: keptAs.remove },
       ]);
       await waitFor('the batch to wait for the child enqueue', async () => {
         const { rows } = await storage.pool.query(
           `select count(*)::int as waiting from pg_stat_activity
-           where wait_event_type = 'Lock' and query like '%complete_runs%' and query like $1`,
+           where wait_event_type = 'Lock' and query like '%complete_batch%' and query like $1`,
           [`%${descriptor.schema}%`],
         );
         return rows[0].waiting > 0;
       });
-      // Locking the removed run before the kept one made this insert deadlock with the batch.
+      // Had the batch locked the removed run before the kept one, this insert would deadlock
+      // with it.
       const removedChild = newRun({ dependsOn: [{ runId: removed, condition: 'success' }] });
       await storage.insertRuns([removedChild], { transaction: client });
       await client.query('commit');

@@ -20,6 +20,7 @@ import heartbeatByToken from '../sql/019_heartbeat_by_token.sql';
 import lockMixedBatches from '../sql/020_lock_mixed_batches.sql';
 import uuidRunIds from '../sql/021_uuid_run_ids.sql';
 import leanCompletions from '../sql/022_lean_completions.sql';
+import deleteBeforeLocking from '../sql/023_delete_before_locking.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -53,6 +54,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 20, name: 'lock mixed batches', sql: lockMixedBatches },
   { version: 21, name: 'uuid run ids', sql: uuidRunIds },
   { version: 22, name: 'lean completions', sql: leanCompletions },
+  { version: 23, name: 'delete before locking', sql: deleteBeforeLocking },
 ];
 
 /**

@@ -26,14 +26,8 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     // Returns the positions (from 1) of the requests that did not take effect, usually none,
     // so a batch of outcomes sends back no rows for the client to read.
     complete: statement(
-      `with done as (
-         select c.run_id, c.lease_token
-         from ${s}.complete_runs($1::uuid[], $2::text[], $3::text[], $4::boolean[]) as c
-       )
-       select r.n::integer as position
-       from unnest($1::uuid[], $2::text[]) with ordinality as r(id, token, n)
-       where not exists (
-         select 1 from done as d where d.run_id = r.id and d.lease_token = r.token)`,
+      `select c as position
+       from ${s}.complete_batch($1::uuid[], $2::text[], $3::text[], $4::boolean[]) as c`,
     ),
     fail: statement(
       `select * from ${s}.fail_runs($1::uuid[], $2::text[], $3::text[], $4::bigint[])`,
