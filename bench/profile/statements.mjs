@@ -24,7 +24,7 @@ const backendCpuMs = () => cpuUs() / 1_000;
 const s = `"${schema}"`;
 const claimSql = `select id, lease_token from ${s}.claim_run_columns($1, $2::text[], $3, $4)`;
 const completeSql = `select c from ${s}.complete_batch($1::uuid[], $2::text[], $3::text[],
-  $4::boolean[]) as c`;
+  $4::boolean[], false) as c`;
 
 const totals = { claimCpu: 0, claimWall: 0, completeCpu: 0, completeWall: 0, claimed: 0 };
 for (;;) {

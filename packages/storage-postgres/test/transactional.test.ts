@@ -102,6 +102,36 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
     expect((await storage.getRun(child.id))?.state).toBe('available');
   });
 
+  it('removing batch with a null id keeps a parent', async () => {
+    // The storage never sends a null id, but the SQL function must not let one widen or void
+    // the id range it probes for dependents.
+    const parent = newRun();
+    await storage.insertRuns([parent]);
+    const [claimed] = await storage.claim({
+      workerId: 'w',
+      queues: ['default'],
+      limit: 1,
+      leaseMs: 30_000,
+    });
+    const child = newRun({ dependsOn: [{ runId: parent.id, condition: 'success' }] });
+    await storage.insertRuns([child]);
+
+    const completeBatch = (lockFirst: boolean) =>
+      storage.pool.query(
+        `select c as position from "${descriptor.schema}".complete_batch($1::uuid[], $2::text[],
+           $3::text[], $4::boolean[], $5) as c`,
+        [[null, parent.id], ['stale', claimed!.leaseToken], ['null', '1'], [true, true], lockFirst],
+      );
+    // The parent has a dependent, so the batch must lock its runs first.
+    await expect(completeBatch(false)).rejects.toMatchObject({ code: 'ZJR01' });
+    expect((await storage.getRun(parent.id))?.state).toBe('running');
+
+    const { rows } = await completeBatch(true);
+    expect(rows).toEqual([{ position: 1 }]);
+    expect((await storage.getRun(parent.id))?.state).toBe('completed');
+    expect((await storage.getRun(child.id))?.state).toBe('available');
+  });
+
   it('notification waits for the commit', async () => {
     const seen: (readonly string[] | null)[] = [];
     await storage.subscribe({ onWork: (queues) => seen.push(queues) });

@@ -150,6 +150,25 @@ export function claimedRunFromValues(
   };
 }
 
+/** Position of a run in its claim: the number after the last dot of its lease token. */
+function claimPosition(run: ClaimedRun): number {
+  return Number(run.leaseToken.slice(run.leaseToken.lastIndexOf('.') + 1));
+}
+
+/**
+ * Returns the runs of one claim in claim order. Every claim function ends a lease token with
+ * the run's position in the claim, and the fast claim returns its rows in the order of its
+ * update, which is usually that order already.
+ */
+export function inClaimOrder(runs: ClaimedRun[]): ClaimedRun[] {
+  for (let i = 1; i < runs.length; i++) {
+    if (claimPosition(runs[i] as ClaimedRun) < claimPosition(runs[i - 1] as ClaimedRun)) {
+      return runs.sort((a, b) => claimPosition(a) - claimPosition(b));
+    }
+  }
+  return runs;
+}
+
 /**
  * Encodes strings as a PostgreSQL text array literal, for a `$n::text[]` parameter. Every
  * element is quoted, so spaces, commas and the word NULL stay text, and only an element with a

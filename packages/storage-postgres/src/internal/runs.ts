@@ -14,10 +14,19 @@ import type {
   SuspendRequest,
 } from '@zapjobs/core/storage';
 import { InvalidOptionError, StalledError } from '@zapjobs/core/storage';
-import { type Db, type Queryable, runQuery, toStorageError } from './db.js';
-import { booleanArray, claimedRunFromValues, encodeNewRuns, textArray } from './rows.js';
+import { type Db, type Queryable, runQuery, sqlState, toStorageError } from './db.js';
+import {
+  booleanArray,
+  claimedRunFromValues,
+  encodeNewRuns,
+  inClaimOrder,
+  textArray,
+} from './rows.js';
 import { isRunId } from './run-ids.js';
 import type { Statements } from './statements.js';
+
+/** SQLSTATE of a removing batch that must be completed again with its runs locked first. */
+const LOCK_FIRST_CODE = 'ZJR01';
 
 /** Dependencies of the run operations: the pool wrapper and the schema's statements. */
 export interface RunContext {
@@ -139,7 +148,9 @@ export async function claim(ctx: RunContext, request: ClaimRequest): Promise<Cla
     Math.floor(request.limit),
     leaseMs,
   ]);
-  return rows.map((values) => claimedRunFromValues(values, request.workerId, leaseMs));
+  return inClaimOrder(
+    rows.map((values) => claimedRunFromValues(values, request.workerId, leaseMs)),
+  );
 }
 
 export async function heartbeat(
@@ -170,12 +181,25 @@ export async function complete(
   const results = requests.map(() => false);
   if (sent.length === 0) return results;
   const known = sent.map((i) => requests[i] as CompleteRequest);
-  const { rows } = await ctx.db.query<{ position: number }>('complete', ctx.st.complete, [
+  const values = [
     textArray(known.map((request) => request.runId)),
     textArray(known.map((request) => request.leaseToken)),
     textArray(known.map((request) => request.output)),
     booleanArray(known.map((request) => request.remove === true)),
-  ]);
+  ];
+  let rows: { position: number }[];
+  try {
+    ({ rows } = await ctx.db.query<{ position: number }>('complete', ctx.st.complete, values));
+  } catch (error) {
+    // The batch could not remove its runs without locking them first, and nothing of it was
+    // stored: rare, see migration 23.
+    if (sqlState((error as Error).cause) !== LOCK_FIRST_CODE) throw error;
+    ({ rows } = await ctx.db.query<{ position: number }>(
+      'complete',
+      ctx.st.completeLockingFirst,
+      values,
+    ));
+  }
   for (const i of sent) results[i] = true;
   for (const row of rows) results[sent[row.position - 1] as number] = false;
   return results;

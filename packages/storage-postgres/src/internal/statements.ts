@@ -27,7 +27,12 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     // so a batch of outcomes sends back no rows for the client to read.
     complete: statement(
       `select c as position
-       from ${s}.complete_batch($1::uuid[], $2::text[], $3::text[], $4::boolean[]) as c`,
+       from ${s}.complete_batch($1::uuid[], $2::text[], $3::text[], $4::boolean[], false) as c`,
+    ),
+    // The same, locking every run of the batch before it removes any (see migration 23).
+    completeLockingFirst: statement(
+      `select c as position
+       from ${s}.complete_batch($1::uuid[], $2::text[], $3::text[], $4::boolean[], true) as c`,
     ),
     fail: statement(
       `select * from ${s}.fail_runs($1::uuid[], $2::text[], $3::text[], $4::bigint[])`,
