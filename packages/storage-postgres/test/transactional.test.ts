@@ -116,20 +116,37 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
     const child = newRun({ dependsOn: [{ runId: parent.id, condition: 'success' }] });
     await storage.insertRuns([child]);
 
-    const completeBatch = (lockFirst: boolean) =>
-      storage.pool.query(
-        `select c as position from "${descriptor.schema}".complete_batch($1::uuid[], $2::text[],
-           $3::text[], $4::boolean[], $5) as c`,
-        [[null, parent.id], ['stale', claimed!.leaseToken], ['null', '1'], [true, true], lockFirst],
-      );
-    // The parent has a dependent, so the batch must lock its runs first.
-    await expect(completeBatch(false)).rejects.toMatchObject({ code: 'ZJR01' });
-    expect((await storage.getRun(parent.id))?.state).toBe('running');
-
-    const { rows } = await completeBatch(true);
+    const { rows } = await storage.pool.query(
+      `select c as position from "${descriptor.schema}".complete_batch($1::uuid[], $2::text[],
+         $3::text[], $4::boolean[], false) as c`,
+      [[null, parent.id], ['stale', claimed!.leaseToken], ['null', '1'], [true, true]],
+    );
     expect(rows).toEqual([{ position: 1 }]);
     expect((await storage.getRun(parent.id))?.state).toBe('completed');
     expect((await storage.getRun(child.id))?.state).toBe('available');
+  });
+
+  it('removing batch completes a group run', async () => {
+    // A run in a group is never removed. The batch completes it in the same statement, without
+    // raising SQLSTATE ZJR01 for a resend that locks the runs first.
+    const [grouped, plain] = [newRun({ groupId: 'g' }), newRun()];
+    await storage.insertRuns([grouped, plain]);
+    const claimed = await storage.claim({
+      workerId: 'w',
+      queues: ['default'],
+      limit: 2,
+      leaseMs: 30_000,
+    });
+    const token = (id: string) => claimed.find((run) => run.id === id)!.leaseToken;
+
+    const { rows } = await storage.pool.query(
+      `select c as position from "${descriptor.schema}".complete_batch($1::uuid[], $2::text[],
+         $3::text[], $4::boolean[], false) as c`,
+      [[grouped.id, plain.id], [token(grouped.id), token(plain.id)], ['1', '2'], [true, true]],
+    );
+    expect(rows).toEqual([]);
+    expect(await storage.getRun(grouped.id)).toMatchObject({ state: 'completed', output: '1' });
+    expect(await storage.getRun(plain.id)).toBeNull();
   });
 
   it('notification waits for the commit', async () => {
