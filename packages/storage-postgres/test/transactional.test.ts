@@ -149,6 +149,68 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
     expect(await storage.getRun(plain.id)).toBeNull();
   });
 
+  it('claim starts a run replaced during it', async () => {
+    // The claim skips 100,000 runs that another session holds locked in queue 'held', which
+    // takes it long enough for an enqueue that replaces run X's input to commit meanwhile. The
+    // claim then locks X in a version its snapshot does not see, and must still start it, or
+    // else neither log it as started nor release its unique key.
+    const schema = `"${descriptor.schema}"`;
+    const unique: UniqueSpec = { key: 'debounce', releaseOn: 'start', onConflict: 'replace' };
+    const run = newRun({ queue: 'fresh', unique, historyLevel: 'full' });
+    await storage.insertRuns([run]);
+    await storage.pool.query(
+      `insert into ${schema}.runs (id, job, queue, state, input, priority, attempt, max_attempts,
+         run_at, created_at, history_level)
+       select gen_random_uuid(), 'test-job', 'held', 'available', '{}', 0, 0, 3, 0, 0, 'off'
+       from generate_series(1, 100000)`,
+    );
+    const holder = await appClient();
+    await holder.query('begin');
+    await holder.query(`select count(*) from (
+      select 1 from ${schema}.runs where queue = 'held' for update) as locked`);
+
+    const replacer = await appClient();
+    await replacer.query('begin');
+    const [replaced] = await storage.insertRuns(
+      [newRun({ queue: 'fresh', unique, input: '{"n":2}' })],
+      { transaction: replacer },
+    );
+    expect(replaced).toMatchObject({ runId: run.id, replaced: true });
+
+    let committedAt = 0;
+    const committing = new Promise<void>((resolve, reject) => {
+      setTimeout(() => {
+        replacer.query('commit').then(() => {
+          committedAt = performance.now();
+          resolve();
+        }, reject);
+      }, 50);
+    });
+    const claimed = await storage.claim({
+      workerId: 'w',
+      queues: ['held', 'fresh'],
+      limit: 1,
+      leaseMs: 30_000,
+    });
+    const claimEndedAt = performance.now();
+    await committing;
+    await holder.query('rollback');
+    // The race happened only if the replacing enqueue committed while the claim ran.
+    expect(committedAt).toBeGreaterThan(0);
+    expect(committedAt).toBeLessThan(claimEndedAt);
+
+    expect(claimed.map((claimedRun) => claimedRun.id)).toEqual([run.id]);
+    expect(claimed[0]!.input).toBe('{"n":2}');
+    expect((await storage.getRun(run.id))?.state).toBe('running');
+    const { rows: started } = await storage.pool.query(
+      `select attempt from ${schema}.events where run_id = $1 and type = 'started'`,
+      [run.id],
+    );
+    expect(started).toEqual([{ attempt: 1 }]);
+    const { rows: keys } = await storage.pool.query(`select key from ${schema}.unique_keys`);
+    expect(keys).toEqual([]);
+  });
+
   it('notification waits for the commit', async () => {
     const seen: (readonly string[] | null)[] = [];
     await storage.subscribe({ onWork: (queues) => seen.push(queues) });
