@@ -151,9 +151,9 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
 
   it('claim starts a run replaced during it', async () => {
     // The claim skips 100,000 runs that another session holds locked in queue 'held', which
-    // takes it long enough for an enqueue that replaces run X's input to commit meanwhile. The
-    // claim then locks X in a version its snapshot does not see, and must still start it, or
-    // else neither log it as started nor release its unique key.
+    // takes it long enough for an enqueue that replaces the run's input to commit meanwhile. The
+    // claim then locks the run in a version its snapshot does not see, and must still start it,
+    // or else neither log it as started nor release its unique key.
     const schema = `"${descriptor.schema}"`;
     const unique: UniqueSpec = { key: 'debounce', releaseOn: 'start', onConflict: 'replace' };
     const run = newRun({ queue: 'fresh', unique, historyLevel: 'full' });
