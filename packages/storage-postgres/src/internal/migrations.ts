@@ -22,6 +22,7 @@ import uuidRunIds from '../sql/021_uuid_run_ids.sql';
 import leanCompletions from '../sql/022_lean_completions.sql';
 import deleteBeforeLocking from '../sql/023_delete_before_locking.sql';
 import claimReturnsUpdateRows from '../sql/024_claim_returns_update_rows.sql';
+import cachedNoticePlans from '../sql/025_cached_notice_plans.sql';
 import { type Db, type Queryable, runQuery } from './db.js';
 import type { SchemaNames } from './names.js';
 
@@ -57,6 +58,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 22, name: 'lean completions', sql: leanCompletions },
   { version: 23, name: 'delete before locking', sql: deleteBeforeLocking },
   { version: 24, name: 'claim returns update rows', sql: claimReturnsUpdateRows },
+  { version: 25, name: 'cached notice plans', sql: cachedNoticePlans },
 ];
 
 /**
