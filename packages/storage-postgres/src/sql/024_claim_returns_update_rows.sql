@@ -19,7 +19,8 @@
 -- complete_batch no longer raises ZJR01 for a removing batch with a run it cannot remove
 -- (one with dependents, in a group or holding its unique key). It completes such runs after
 -- the deletes when it gets their locks at once, and raises only when another transaction holds
--- one, which is then an enqueue of a child or a write by the run's own worker.
+-- one: for example an enqueue of a child, an enqueue with the same unique key, or a write by
+-- the run's own worker.
 
 create or replace function {{schema}}.claim_run_columns(p_worker text, p_queues text[],
   p_limit integer, p_lease_ms bigint)
@@ -35,6 +36,8 @@ declare
   v_now bigint;
   v_token_prefix text;
   v_started_data text;
+  v_hash_join text;
+  v_merge_join text;
 begin
   if exists (select 1 from {{schema}}.fair_queues as f where f.queue = any(p_queues))
     or exists (
@@ -62,6 +65,12 @@ begin
   -- The events and released keys read the picked rows, which are locked, so the update's own
   -- rows go to the caller without being stored and read again. They come back in the order
   -- of the update, which the caller restores from the positions in the lease tokens.
+  -- With statistics, the planner picks a hash join over every run to update a large claim.
+  -- For 508 of 20,000 runs that took 11 ms against 5 ms by primary key, so hash and merge
+  -- joins are off for this statement.
+  v_hash_join := current_setting('enable_hashjoin');
+  v_merge_join := current_setting('enable_mergejoin');
+  perform set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
   return query
   with picked as (
     select c.id, c.state as previous_state, c.attempt, c.group_id, c.tenant_id,
@@ -108,6 +117,8 @@ begin
     r.max_attempts, r.run_at, r.created_at, r.started_at, r.first_started_at, r.finished_at,
     r.progress, r.group_id, r.partition_key, r.tenant_id, r.unique_key, r.trace_context,
     r.history_level, r.metadata, r.lease_token, null::jsonb;
+  perform set_config('enable_hashjoin', v_hash_join, true),
+    set_config('enable_mergejoin', v_merge_join, true);
 end
 $fn$;
 
