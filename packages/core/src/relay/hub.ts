@@ -91,16 +91,20 @@ export class RelayHub {
 
   constructor(deps: RelayDependencies) {
     this.#deps = deps;
-    // Runs finished by this process's own workers settle without a storage read.
+    // Runs finished by this process's own workers settle without a storage read. Outcomes of
+    // runs that no call waits for are not copied, and those are nearly every run of a worker.
     deps.bus.on('job.completed', (event) => {
+      if (!this.#runs.has(event.runId)) return;
       const output = event.output === undefined ? null : jsonCopy(event.output);
       this.#settleAll(event.runId, { ok: true, output });
     });
     deps.bus.on('job.failed', (event) => {
+      if (!this.#runs.has(event.runId)) return;
       const error = errorFromStored(event.error, event.runId, event.job);
       this.#settleAll(event.runId, { ok: false, error });
     });
     deps.bus.on('job.cancelled', (event) => {
+      if (!this.#runs.has(event.runId)) return;
       this.#settleAll(event.runId, { ok: false, error: new CancelledError(event.runId) });
     });
   }
