@@ -119,7 +119,12 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
     const { rows } = await storage.pool.query(
       `select c as position from "${descriptor.schema}".complete_batch($1::uuid[], $2::text[],
          $3::text[], $4::boolean[], false) as c`,
-      [[null, parent.id], ['stale', claimed!.leaseToken], ['null', '1'], [true, true]],
+      [
+        [null, parent.id],
+        ['stale', claimed!.leaseToken],
+        ['null', '1'],
+        [true, true],
+      ],
     );
     expect(rows).toEqual([{ position: 1 }]);
     expect((await storage.getRun(parent.id))?.state).toBe('completed');
@@ -142,7 +147,12 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
     const { rows } = await storage.pool.query(
       `select c as position from "${descriptor.schema}".complete_batch($1::uuid[], $2::text[],
          $3::text[], $4::boolean[], false) as c`,
-      [[grouped.id, plain.id], [token(grouped.id), token(plain.id)], ['1', '2'], [true, true]],
+      [
+        [grouped.id, plain.id],
+        [token(grouped.id), token(plain.id)],
+        ['1', '2'],
+        [true, true],
+      ],
     );
     expect(rows).toEqual([]);
     expect(await storage.getRun(grouped.id)).toMatchObject({ state: 'completed', output: '1' });
