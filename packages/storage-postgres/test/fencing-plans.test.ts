@@ -91,6 +91,7 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
       tokens,
       ids.map(() => 'null'),
       ids.map(() => true),
+      false,
     ]);
     expect(count).toBe(0);
     expect(read).toBeLessThan(1_000);
@@ -109,6 +110,7 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
       tokens,
       ids.map(() => 'null'),
       ids.map(() => false),
+      false,
     ]);
     expect(count).toBe(0);
     expect(read).toBeLessThan(1_000);
@@ -128,6 +130,7 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
       tokens,
       ids.map(() => 'null'),
       ids.map((_, index) => index % 2 === 0),
+      false,
     ]);
     expect(count).toBe(0);
     expect(read).toBeLessThan(1_000);

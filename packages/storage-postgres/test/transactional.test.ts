@@ -160,7 +160,7 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
   });
 
   it('claim starts a run replaced during it', async () => {
-    // The claim skips 100,000 runs that another session holds locked in queue 'held', which
+    // The claim skips 100,000 runs that another session has locked in queue 'held', which
     // takes it long enough for an enqueue that replaces the run's input to commit meanwhile. The
     // claim then locks the run in a version its snapshot does not see, and must still start it,
     // or else neither log it as started nor release its unique key.
@@ -389,6 +389,10 @@ describe.skipIf(!reachable)('transactional enqueue', () => {
       await batchStorage.close();
     }
     expect(logged.filter((line) => line.includes('deadlock'))).toEqual([]);
+    // A mixed batch locks its runs first at once. The other batch finds the kept run locked by
+    // the enqueue and is sent again that way.
+    const resent = logged.some((line) => line.includes('to lock its runs first'));
+    expect(resent).toBe(keptAs.remove);
     // The removed run has a child now, so it is kept as completed.
     expect((await storage.getRun(removed))?.state).toBe('completed');
     expect((await storage.getRun(kept))?.state).toBe('completed');

@@ -150,7 +150,7 @@ export function claimedRunFromValues(
   };
 }
 
-/** Position of a run in its claim: the number after the last dot of its lease token. */
+/** Returns the position of a run in its claim: the number after the last dot of its lease token. */
 function claimPosition(run: ClaimedRun): number {
   return Number(run.leaseToken.slice(run.leaseToken.lastIndexOf('.') + 1));
 }

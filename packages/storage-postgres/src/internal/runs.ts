@@ -189,16 +189,22 @@ export async function complete(
   ];
   let rows: { position: number }[];
   try {
-    ({ rows } = await ctx.db.query<{ position: number }>('complete', ctx.st.complete, values));
+    ({ rows } = await ctx.db.query<{ position: number }>('complete', ctx.st.complete, [
+      ...values,
+      false,
+    ]));
   } catch (error) {
     // The batch could not remove its runs without locking them first, and nothing of it was
-    // stored: rare, see migration 23.
+    // stored. This is rare (see migration 23).
     if (sqlState((error as Error).cause) !== LOCK_FIRST_CODE) throw error;
-    ({ rows } = await ctx.db.query<{ position: number }>(
-      'complete',
-      ctx.st.completeLockingFirst,
-      values,
-    ));
+    ctx.db.logger.debug(
+      { err: error, runIds: known.map((request) => request.runId) },
+      'postgres completion batch rolled back to lock its runs first, sending it again',
+    );
+    ({ rows } = await ctx.db.query<{ position: number }>('complete', ctx.st.complete, [
+      ...values,
+      true,
+    ]));
   }
   for (const i of sent) results[i] = true;
   for (const row of rows) results[sent[row.position - 1] as number] = false;

@@ -24,15 +24,11 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     ),
     heartbeat: statement(`select * from ${s}.heartbeat_runs($1::uuid[], $2::text[], $3::bigint)`),
     // Returns the positions (from 1) of the requests that did not take effect, usually none,
-    // so a batch of outcomes sends back no rows for the client to read.
+    // so a batch of outcomes sends back no rows for the client to read. With $5, a batch that
+    // removes runs locks them all first (see migration 23).
     complete: statement(
       `select c as position
-       from ${s}.complete_batch($1::uuid[], $2::text[], $3::text[], $4::boolean[], false) as c`,
-    ),
-    // The same, locking every run of the batch before it removes any (see migration 23).
-    completeLockingFirst: statement(
-      `select c as position
-       from ${s}.complete_batch($1::uuid[], $2::text[], $3::text[], $4::boolean[], true) as c`,
+       from ${s}.complete_batch($1::uuid[], $2::text[], $3::text[], $4::boolean[], $5) as c`,
     ),
     fail: statement(
       `select * from ${s}.fail_runs($1::uuid[], $2::text[], $3::text[], $4::bigint[])`,
