@@ -50,6 +50,16 @@ export interface PostgresStorageOptions {
   /** `application_name` of the connections this storage opens. Default `'zapjobs'`. */
   applicationName?: string;
   /**
+   * Makes each claim wait until PostgreSQL has flushed it to disk before the worker starts its
+   * runs. By default a claim commits with `synchronous_commit` off, for that statement alone,
+   * and the runs start one disk flush sooner. The WAL writer flushes such a claim within three
+   * `wal_writer_delay` (600 ms by default). A server crash before that flush undoes the claim
+   * in recovery, so its runs become available again and start a second time, as after a worker
+   * crash. Each outcome is still stored once, and enqueues, outcomes and every other write
+   * always wait for the flush. Default false.
+   */
+  durableClaims?: boolean;
+  /**
    * Logger for pool errors, LISTEN reconnects and listener failures. Default: warnings and
    * errors on the console.
    */
@@ -67,6 +77,7 @@ export interface ResolvedOptions {
   listenReconnectMinMs: number;
   listenReconnectMaxMs: number;
   applicationName: string;
+  durableClaims: boolean;
   logger: Logger;
 }
 
@@ -80,6 +91,7 @@ const OPTION_KEYS = [
   'listenReconnectMinMs',
   'listenReconnectMaxMs',
   'applicationName',
+  'durableClaims',
   'logger',
 ] as const satisfies readonly (keyof PostgresStorageOptions)[];
 // Fails to compile when an option is added to the interface but not to OPTION_KEYS.
@@ -146,6 +158,11 @@ export function resolveOptions(options: PostgresStorageOptions = {}): ResolvedOp
     );
   }
 
+  const durableClaims = options.durableClaims ?? false;
+  if (typeof durableClaims !== 'boolean') {
+    throw new InvalidOptionError('durableClaims', durableClaims, 'true or false');
+  }
+
   return {
     connectionString,
     pool,
@@ -156,6 +173,7 @@ export function resolveOptions(options: PostgresStorageOptions = {}): ResolvedOp
     listenReconnectMinMs,
     listenReconnectMaxMs,
     applicationName: options.applicationName ?? 'zapjobs',
+    durableClaims,
     logger: options.logger ?? consoleWarnings,
   };
 }

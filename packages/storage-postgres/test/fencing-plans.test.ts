@@ -30,7 +30,7 @@ describe.skipIf(!reachable).each([20_000, 3_000])('lease-fenced batches on %i ru
   beforeAll(async () => {
     ({ storage, descriptor } = await createSchemaStorage());
     runs = `"${descriptor.schema}".runs`;
-    statements = buildStatements(schemaNames(descriptor.schema));
+    statements = buildStatements(schemaNames(descriptor.schema), false);
     client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
     for (let batch = 0; batch < size / 1_000; batch++) {

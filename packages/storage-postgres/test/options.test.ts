@@ -21,7 +21,16 @@ describe('PostgresStorage options', () => {
     expect(error.message).toContain(
       'Expected a known option of PostgresStorage: connectionString,',
     );
-    expect(error.message).toContain('applicationName, logger.');
+    expect(error.message).toContain('applicationName, durableClaims, logger.');
+  });
+
+  it('rejects a non-boolean durableClaims', () => {
+    const error = rejection(
+      () => new PostgresStorage({ connectionString: PG_URL, durableClaims: 'yes' as never }),
+    );
+    expect(error.option).toBe('durableClaims');
+    expect(error.value).toBe('yes');
+    expect(error.message).toContain('true or false');
   });
 
   it('rejects options that are not an object', () => {

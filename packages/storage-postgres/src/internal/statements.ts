@@ -5,8 +5,11 @@ import { CLAIM_COLUMNS } from './rows.js';
 /**
  * Builds the named statements of one schema. Work longer than a line or two lives in the
  * functions of the migrations under src/sql, and these statements call them or are short.
+ * Without `durableClaims`, the claim turns `synchronous_commit` off for its own transaction, so
+ * its commit does not wait for the WAL flush.
  */
-export function buildStatements({ quoted: s }: SchemaNames) {
+export function buildStatements({ quoted: s }: SchemaNames, durableClaims: boolean) {
+  const claimCommit = durableClaims ? '' : `, set_config('synchronous_commit', 'off', true)`;
   return {
     now: statement(`select ${s}.now_ms() as now`),
     insertPlain: statement(
@@ -20,7 +23,7 @@ export function buildStatements({ quoted: s }: SchemaNames) {
     getRun: statement(`select * from ${s}.runs where id = $1::uuid`),
     claim: statement(
       `select ${CLAIM_COLUMNS.join(', ')}, bursts
-       from ${s}.claim_run_columns($1, $2::text[], $3, $4)`,
+       from ${s}.claim_run_columns($1, $2::text[], $3, $4)${claimCommit}`,
     ),
     heartbeat: statement(`select * from ${s}.heartbeat_runs($1::uuid[], $2::text[], $3::bigint)`),
     // Returns the positions (from 1) of the requests that did not take effect, usually none,
