@@ -21,7 +21,8 @@ const FAST_DESCRIPTION = `\`historyLevel: "off"\` (no run history), worker \`pre
 /**
  * ZapJobs on each backend, with default settings and with its fastest settings: no run history
  * and a prefetch buffer. On PostgreSQL the fast configuration also deletes runs as they
- * complete, which costs the server less than keeping them (bench/NOTES.md). On Redis keeping
+ * complete, which costs the server less than keeping them (bench/NOTES.md), and commits claims
+ * asynchronously, which a server crash can undo (the storage's README). On Redis keeping
  * them is faster, and SQLite keeps them too.
  */
 export const ZAPJOBS_SYSTEMS: SystemSpec[] = [false, true].flatMap((fast): SystemSpec[] => {
@@ -59,7 +60,8 @@ export const ZAPJOBS_SYSTEMS: SystemSpec[] = [false, true].flatMap((fast): Syste
       backend: 'postgres',
       config,
       configDescription: fast
-        ? `${FAST_DESCRIPTION}, \`removeOnComplete: true\` (enqueueAndWait calls keep their runs)`
+        ? `${FAST_DESCRIPTION}, \`removeOnComplete: true\` (enqueueAndWait calls keep their runs), ` +
+          'PostgresStorage `asyncClaimCommit: true`'
         : DEFAULT_DESCRIPTION,
       packages: ['@zapjobs/core', '@zapjobs/storage-postgres'],
       traits: TRAITS,
@@ -71,6 +73,7 @@ export const ZAPJOBS_SYSTEMS: SystemSpec[] = [false, true].flatMap((fast): Syste
             new PostgresStorage({
               connectionString: context.pgUrl,
               schema: context.pgSchema,
+              ...(fast ? { asyncClaimCommit: true } : {}),
               logger: await storageLogger(),
             }),
           { fast, prefetch: fast ? FAST_PREFETCH : 0, removeOnComplete: fast },

@@ -107,7 +107,7 @@ export class PostgresStorage implements Storage {
     this.pool.on('error', this.onPoolError);
     this.pool.on('release', this.onRelease);
     this.db = new Db(this.pool, this.options.logger, this.options.queryTimeoutMs);
-    this.st = buildStatements(this.names, this.options.durableClaims);
+    this.st = buildStatements(this.names, this.options.asyncClaimCommit);
     this.tenancySt = tenancy.buildTenancyStatements(this.names);
     this.ctx = { db: this.db, st: this.st };
     this.notifier = new Notifier({

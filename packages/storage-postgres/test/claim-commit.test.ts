@@ -31,17 +31,18 @@ async function query(url: string, sql: string): Promise<pg.QueryResult> {
   return result;
 }
 
-// A claim commits without waiting for the WAL flush unless `durableClaims` is set. The test
-// stops the WAL writer with SIGSTOP, so nothing but a commit that waits for its own flush
-// reaches the disk, lets a worker claim a run whose handler then waits, and kills the WAL
-// writer: the postmaster ends every session and recovers from the WAL on disk, as after any
-// crash of a server process. Autovacuum and the background writer are off, so no other
-// process flushes the WAL in between.
+// With `asyncClaimCommit`, a claim commits without waiting for the WAL flush. The test starts a
+// worker, waits for its first maintenance pass (which writes its registry entry), and stops the
+// WAL writer with SIGSTOP, so that only a commit that waits for its own flush reaches the disk.
+// It then enqueues a run, lets the worker claim it with a handler that waits, and kills the WAL
+// writer: the postmaster ends every session and recovers from the WAL on disk, as after a crash
+// of any server process. Autovacuum and the background writer's page writes are off, and the
+// worker's next maintenance pass is a minute away, so no other commit flushes the claim.
 describe.skipIf(!runnable)('claims across a server crash', () => {
   it.each([
-    ['undoes an unflushed claim', false, [1, 1]],
-    ['keeps a durable claim', true, [1]],
-  ])('recovery %s', async (_, durableClaims, expectedAttempts) => {
+    ['undoes an asynchronous claim', true, [1, 1]],
+    ['keeps a default claim', false, [1]],
+  ])('recovery %s', async (_, asyncClaimCommit, expectedAttempts) => {
     const server = await PrivateServer.start();
     const { logger, lines } = recordingLogger();
     const attempts: number[] = [];
@@ -61,7 +62,7 @@ describe.skipIf(!runnable)('claims across a server crash', () => {
     });
     const storage = new PostgresStorage({
       connectionString: server.url,
-      durableClaims,
+      asyncClaimCommit,
       listenReconnectMinMs: 100,
       listenReconnectMaxMs: 500,
       logger,
@@ -73,7 +74,18 @@ describe.skipIf(!runnable)('claims across a server crash', () => {
       await query(server.url, 'alter system set bgwriter_lru_maxpages = 0');
       await query(server.url, 'select pg_reload_conf()');
       await zap.init();
-      const { runId } = await zap.enqueue(gated, {});
+      const worker = zap.createWorker({
+        concurrency: 1,
+        leaseMs: 60_000,
+        pollIntervalMs: 100,
+        reclaimIntervalMs: 60_000,
+      });
+      await worker.start();
+      await waitFor(
+        'the worker to register',
+        async () => (await storage.listWorkers(60_000)).length === 1,
+        10_000,
+      );
 
       const { rows } = await query(
         server.url,
@@ -83,9 +95,16 @@ describe.skipIf(!runnable)('claims across a server crash', () => {
       expect(walWriter).toBeGreaterThan(0);
       process.kill(walWriter, 'SIGSTOP');
 
-      const worker = zap.createWorker({ concurrency: 1, leaseMs: 60_000, pollIntervalMs: 100 });
-      await worker.start();
+      const { runId } = await zap.enqueue(gated, {});
       await waitFor('the handler to start', async () => attempts.length === 1, 10_000);
+      if (asyncClaimCommit) {
+        // The claim's commit record is in the WAL buffers, past the flushed position.
+        const wal = await query(
+          server.url,
+          'select pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn() as unflushed',
+        );
+        expect(wal.rows[0]).toEqual({ unflushed: true });
+      }
       process.kill(walWriter, 'SIGKILL');
       walWriter = undefined;
 
@@ -101,7 +120,7 @@ describe.skipIf(!runnable)('claims across a server crash', () => {
         `select state, attempt from zapjobs.runs where id = '${runId}'`,
       );
       expect(recovered.rows[0]).toEqual(
-        durableClaims ? { state: 'running', attempt: 1 } : { state: 'available', attempt: 0 },
+        asyncClaimCommit ? { state: 'available', attempt: 0 } : { state: 'running', attempt: 1 },
       );
 
       open();
@@ -115,7 +134,7 @@ describe.skipIf(!runnable)('claims across a server crash', () => {
       // An undone claim starts the run again as attempt 1, and its first outcome finds no lease.
       expect(attempts).toEqual(expectedAttempts);
       const discarded = lines.some((line) => /lease was lost/.test(line.message));
-      expect(discarded).toBe(!durableClaims);
+      expect(discarded).toBe(asyncClaimCommit);
       const completed = await query(
         server.url,
         `select count(*)::int as count from zapjobs.events

@@ -21,14 +21,14 @@ describe('PostgresStorage options', () => {
     expect(error.message).toContain(
       'Expected a known option of PostgresStorage: connectionString,',
     );
-    expect(error.message).toContain('applicationName, durableClaims, logger.');
+    expect(error.message).toContain('applicationName, asyncClaimCommit, logger.');
   });
 
-  it('rejects a non-boolean durableClaims', () => {
+  it('rejects a non-boolean asyncClaimCommit', () => {
     const error = rejection(
-      () => new PostgresStorage({ connectionString: PG_URL, durableClaims: 'yes' as never }),
+      () => new PostgresStorage({ connectionString: PG_URL, asyncClaimCommit: 'yes' as never }),
     );
-    expect(error.option).toBe('durableClaims');
+    expect(error.option).toBe('asyncClaimCommit');
     expect(error.value).toBe('yes');
     expect(error.message).toContain('true or false');
   });

@@ -5,11 +5,11 @@ import { CLAIM_COLUMNS } from './rows.js';
 /**
  * Builds the named statements of one schema. Work longer than a line or two lives in the
  * functions of the migrations under src/sql, and these statements call them or are short.
- * Without `durableClaims`, the claim turns `synchronous_commit` off for its own transaction, so
+ * With `asyncClaimCommit`, the claim turns `synchronous_commit` off for its own transaction, so
  * its commit does not wait for the WAL flush.
  */
-export function buildStatements({ quoted: s }: SchemaNames, durableClaims: boolean) {
-  const claimCommit = durableClaims ? '' : `, set_config('synchronous_commit', 'off', true)`;
+export function buildStatements({ quoted: s }: SchemaNames, asyncClaimCommit: boolean) {
+  const claimCommit = asyncClaimCommit ? `, set_config('synchronous_commit', 'off', true)` : '';
   return {
     now: statement(`select ${s}.now_ms() as now`),
     insertPlain: statement(
