@@ -60,9 +60,12 @@ export async function deleteRedisPrefix(redis: Redis, prefix: string): Promise<n
 
 /** Removes the run's PostgreSQL schema, Redis keys and SQLite directory. */
 export async function removeRunState(context: RunContext): Promise<void> {
-  await withPgClient((client) =>
-    client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(context.pgSchema)} CASCADE`),
-  );
+  await withPgClient(async (client) => {
+    await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(context.pgSchema)} CASCADE`);
+    // Writes the dirty pages of this cell now, so that the next cell's WAL flushes do not share
+    // the disk with them. Without the privilege to checkpoint, the next cell starts without it.
+    await client.query('CHECKPOINT').catch(() => undefined);
+  });
   const redis = new Redis(context.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
