@@ -25,7 +25,7 @@ const CELL_GRACE_MS = 120_000;
 const HELP = `Usage: pnpm bench [--full] [--systems ids] [--scenarios names] [--repetitions n]
 
   --full            run the full profile (N = 20,000, every scenario, peers' defaults too);
-                    the default is the quick profile, under five minutes
+                    the default is the quick profile, about seven minutes
   --systems ids     comma-separated system ids to run (default: all of the profile)
   --scenarios names comma-separated scenario names, such as "c=8 x1" (default: all)
   --repetitions n   repetitions of every cell (default: 3)

@@ -84,7 +84,7 @@ export const QUICK: Profile = {
         // spread by up to half, so the quick profile takes the full profile's 20,000.
         ...processing(8, 1, 20_000, 5_000),
         singleCount: 100,
-        // The p50 of 25 samples moved by up to 0.8 ms between repetitions of one system, more
+        // The p50 of 25 samples moved by up to 1.5 ms between repetitions of one system, more
         // than the difference between systems. 100 samples take about 1.5 s more per cell.
         latencyCount: 100,
         latencyGapMs: [10, 30],

@@ -174,8 +174,8 @@ const PEERS: SystemSpec[] = [
     traits: { ...FULL, bulkEnqueue: false },
     fullProfileOnly:
       'one quick cell would take about 20 to 30 s, an estimate from enqueue near 1,000 jobs/s ' +
-      'with no bulk API and processing under 500 jobs/s, which would push the quick profile ' +
-      'past five minutes',
+      'with no bulk API and processing under 500 jobs/s, so its three cells would add 1 to 1.5 ' +
+      'minutes to the quick profile',
     load: async () => (await import('./dbos.js')).createDbosAdapter(true),
   },
 ];

@@ -545,10 +545,13 @@ async function completedEarlier(
     const record = await env.internals.storage.getRun(run.id);
     // A completion with `remove` deletes the run, so a missing run means that it was stored.
     if (record === null) return remove;
+    // The start time distinguishes this attempt from a later claim with the same number and
+    // worker, which follows when a server crash undoes a claim that was not yet on disk.
     return (
-      record?.state === 'completed' &&
+      record.state === 'completed' &&
       record.attempt === run.attempt &&
-      record.workerId === env.workerId
+      record.workerId === env.workerId &&
+      record.startedAt === run.startedAt
     );
   } catch {
     return false;

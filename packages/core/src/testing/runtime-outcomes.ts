@@ -85,6 +85,35 @@ export function describeRuntimeOutcomes(options: ConformanceOptions): void {
       expect(warning?.message).toContain('connection reset while completing');
     });
 
+    it('complete failing after its commit counts as stored', async () => {
+      const { job, started } = quickJob('conformance.store-then-fail');
+      let completeCalls = 0;
+      const { zap, logger } = await harness.client({
+        jobs: [job],
+        wrap: (storage) =>
+          recordingStorage(storage, [], {
+            complete: async (requests: CompleteRequest[]) => {
+              completeCalls++;
+              const stored = await storage.complete(requests);
+              if (completeCalls === 1) throw new Error('connection reset after the commit');
+              return stored;
+            },
+          }),
+      });
+      const completed = recordEvents(zap, ['job.completed', 'job.failed', 'job.stalled']);
+      const { runId } = await zap.enqueue(job, { n: 8 });
+      await zap.createWorker(FAST_WORKER).start();
+
+      await waitFor('the retried complete', () => completeCalls >= 2);
+      await waitFor('the completed event', () => completed.length >= 1);
+      const run = await waitForState(zap, runId, ['completed', 'failed']);
+      expect(run.output).toEqual({ n: 8 });
+      expect(started).toEqual([runId]);
+      expect(completed.map((entry) => entry.type)).toEqual(['job.completed']);
+      const discarded = logger.lines.filter((line) => line.message.includes('lease was lost'));
+      expect(discarded).toEqual([]);
+    });
+
     it('finished handler frees its slot before its outcome is stored', async () => {
       const { job, started } = quickJob('conformance.slot-free');
       const gate = latch();
