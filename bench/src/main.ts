@@ -1,7 +1,8 @@
 /**
- * Runs the benchmark: every scenario of the chosen profile for every system, with the order of
- * the systems rotated in each repetition. Each cell runs in a fresh runner process on fresh
- * state. At the end it writes the raw JSON to bench/results/ and regenerates bench/RESULTS.md.
+ * Runs the benchmark: every scenario of the chosen profile for every system, with the order of the
+ * systems reversed or rotated from one repetition to the next. Each cell runs in a fresh runner
+ * process on fresh state. At the end it writes the raw JSON to bench/results/ and regenerates
+ * bench/RESULTS.md.
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -199,9 +200,11 @@ async function main(): Promise<void> {
           (system.family !== 'limit' || scenario.includeLimits) &&
           (scenario.cell.relayCount === 0 || system.traits.relay),
       );
-      // Rotating the order each repetition alternates the systems.
-      const shift = (repetition - 1) % Math.max(1, eligible.length);
-      const ordered = [...eligible.slice(shift), ...eligible.slice(0, shift)];
+      // Every second repetition runs the order backwards, and each pair of repetitions starts
+      // one system further on, so no system always runs first or after the same neighbour.
+      const shift = Math.floor((repetition - 1) / 2) % Math.max(1, eligible.length);
+      const rotated = [...eligible.slice(shift), ...eligible.slice(0, shift)];
+      const ordered = repetition % 2 === 0 ? rotated.reverse() : rotated;
       for (const system of ordered) {
         plan.push({
           ...scenario.cell,
