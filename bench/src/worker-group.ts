@@ -126,8 +126,11 @@ export class WorkerGroup {
     return true;
   }
 
-  /** Stops every process and returns their reports; kills a process that does not report. */
-  async stop(): Promise<Report[]> {
+  /**
+   * Stops every process and returns their reports; kills a process that does not report. With
+   * `allowMissing`, the reports that arrived are returned instead of an error.
+   */
+  async stop(allowMissing = false): Promise<Report[]> {
     this.broadcast({ type: 'stop' });
     const deadline = Date.now() + STOP_TIMEOUT_MS;
     while (this.reports.some((report) => report === null)) {
@@ -142,10 +145,10 @@ export class WorkerGroup {
     this.kill();
     this.check();
     const missing = this.reports.indexOf(null);
-    if (missing >= 0) {
+    if (missing >= 0 && !allowMissing) {
       throw new Error(`worker process ${missing} did not report within ${STOP_TIMEOUT_MS} ms`);
     }
-    return this.reports as Report[];
+    return this.reports.filter((report): report is Report => report !== null);
   }
 
   /** Kills every process without waiting for reports; for error paths. */
