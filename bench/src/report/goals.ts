@@ -25,14 +25,15 @@ interface Goal {
   backend: Backend;
   text: string;
   metric: string;
-  /** Ids of the peers whose medians set the target. */
+  /**
+   * Ids of the peers that set the target: the better of their medians, where present. Empty
+   * for a goal with a fixed target.
+   */
   peers: readonly string[];
-  /** Target value for this scenario, or null when the peer did not run. */
-  target(
-    cells: readonly CellResult[],
-    systems: readonly SystemSpec[],
-    scenario: Scenario,
-  ): number | null;
+  /** Factor on the peers' value, such as 3 for "3 × pg-boss". Default 1. */
+  factor?: number;
+  /** Target of a goal without peers. */
+  fixedTarget?: number;
 }
 
 function peer(systems: readonly SystemSpec[], id: string): SystemSpec | undefined {
@@ -43,6 +44,20 @@ function bestOf(values: (number | null)[], higherIsBetter: boolean): number | nu
   const present = values.filter((value): value is number => value !== null);
   if (present.length === 0) return null;
   return higherIsBetter ? Math.max(...present) : Math.min(...present);
+}
+
+/** Returns a goal's target in one scenario, or null when none of its peers ran. */
+function targetOf(
+  goal: Goal,
+  cells: readonly CellResult[],
+  systems: readonly SystemSpec[],
+  scenario: Scenario,
+): number | null {
+  if (goal.fixedTarget !== undefined) return goal.fixedTarget;
+  const metric = metricByKey(goal.metric);
+  const values = goal.peers.map((id) => median(cells, peer(systems, id), scenario, metric));
+  const best = bestOf(values, metric.higherIsBetter);
+  return best === null ? null : best * (goal.factor ?? 1);
 }
 
 /** Goal for the relay round trip p50 on PostgreSQL and Redis, in ms. */
@@ -58,73 +73,31 @@ const GOALS: Goal[] = [
     text: 'PostgreSQL throughput ≥ graphile-worker best',
     metric: 'process',
     peers: ['graphile-best'],
-    target: (cells, systems, scenario) =>
-      median(cells, peer(systems, 'graphile-best'), scenario, metricByKey('process')),
   },
   {
     backend: 'postgres',
     text: 'PostgreSQL throughput ≥ 3 × pg-boss (its faster configuration)',
     metric: 'process',
     peers: ['pgboss-best', 'pgboss-default'],
-    target: (cells, systems, scenario) => {
-      const metric = metricByKey('process');
-      const best = bestOf(
-        [
-          median(cells, peer(systems, 'pgboss-best'), scenario, metric),
-          median(cells, peer(systems, 'pgboss-default'), scenario, metric),
-        ],
-        true,
-      );
-      return best === null ? null : 3 * best;
-    },
+    factor: 3,
   },
   {
     backend: 'postgres',
     text: 'PostgreSQL latency p50 ≤ graphile-worker (its lower configuration)',
     metric: 'latency-p50',
     peers: ['graphile-best', 'graphile-default'],
-    target: (cells, systems, scenario) => {
-      const metric = metricByKey('latency-p50');
-      return bestOf(
-        [
-          median(cells, peer(systems, 'graphile-best'), scenario, metric),
-          median(cells, peer(systems, 'graphile-default'), scenario, metric),
-        ],
-        false,
-      );
-    },
   },
   {
     backend: 'redis',
     text: 'Redis throughput ≥ BullMQ at the same concurrency (its faster configuration)',
     metric: 'process',
     peers: ['bullmq-redis-best', 'bullmq-redis-default'],
-    target: (cells, systems, scenario) => {
-      const metric = metricByKey('process');
-      return bestOf(
-        [
-          median(cells, peer(systems, 'bullmq-redis-best'), scenario, metric),
-          median(cells, peer(systems, 'bullmq-redis-default'), scenario, metric),
-        ],
-        true,
-      );
-    },
   },
   {
     backend: 'redis',
     text: 'Redis bulk enqueue ≥ BullMQ `addBulk`',
     metric: 'bulk',
     peers: ['bullmq-redis-best', 'bullmq-redis-default'],
-    target: (cells, systems, scenario) => {
-      const metric = metricByKey('bulk');
-      return bestOf(
-        [
-          median(cells, peer(systems, 'bullmq-redis-best'), scenario, metric),
-          median(cells, peer(systems, 'bullmq-redis-default'), scenario, metric),
-        ],
-        true,
-      );
-    },
   },
   ...RELAY_GOAL_BACKENDS.map(
     (backend): Goal => ({
@@ -132,7 +105,7 @@ const GOALS: Goal[] = [
       text: `${backendName(backend)} relay round trip p50 ≤ ${RELAY_P50_GOAL_MS} ms`,
       metric: 'relay-p50',
       peers: [],
-      target: () => RELAY_P50_GOAL_MS,
+      fixedTarget: RELAY_P50_GOAL_MS,
     }),
   ),
 ];
@@ -160,7 +133,7 @@ export function renderGoals(
     const metric = metricByKey(goal.metric);
     for (const scenario of scenarios) {
       if (!metric.appliesTo(scenario) || scenario.cell.cpuShare > 0) continue;
-      const target = goal.target(cells, systems, scenario);
+      const target = targetOf(goal, cells, systems, scenario);
       const ours = (['default', 'best'] as const).map((config) =>
         median(cells, zapjobsOn(systems, goal.backend, config), scenario, metric),
       );
