@@ -49,24 +49,35 @@ function gatedCompletes(gate: Promise<void>, calls: CompleteRequest[][]) {
     });
 }
 
+/**
+ * Wraps a storage so that its first `complete` call throws a connection error, before storing
+ * the outcomes or, with `afterStoring`, after storing them. `calls` counts every call.
+ */
+function failFirstComplete(afterStoring: boolean) {
+  const counter = {
+    calls: 0,
+    wrap: (storage: Storage) =>
+      recordingStorage(storage, [], {
+        complete: async (requests: CompleteRequest[]) => {
+          counter.calls++;
+          if (counter.calls > 1) return storage.complete(requests);
+          if (!afterStoring) throw new Error('connection reset while completing');
+          await storage.complete(requests);
+          throw new Error('connection reset after the commit');
+        },
+      }),
+  };
+  return counter;
+}
+
 export function describeRuntimeOutcomes(options: ConformanceOptions): void {
   describe(`${options.name} runtime: storing outcomes`, () => {
     const harness = useRuntimeHarness(options);
 
     it('failed complete is retried while the lease is held', async () => {
       const { job, started } = quickJob('conformance.store-retry');
-      let completeCalls = 0;
-      const { zap, logger } = await harness.client({
-        jobs: [job],
-        wrap: (storage) =>
-          recordingStorage(storage, [], {
-            complete: async (requests: CompleteRequest[]) => {
-              completeCalls++;
-              if (completeCalls === 1) throw new Error('connection reset while completing');
-              return storage.complete(requests);
-            },
-          }),
-      });
+      const failing = failFirstComplete(false);
+      const { zap, logger } = await harness.client({ jobs: [job], wrap: failing.wrap });
       const completed = recordEvents(zap, ['job.completed', 'job.failed', 'job.stalled']);
       const { runId } = await zap.enqueue(job, { n: 7 });
       await zap.createWorker(FAST_WORKER).start();
@@ -76,7 +87,7 @@ export function describeRuntimeOutcomes(options: ConformanceOptions): void {
       expect(run.output).toEqual({ n: 7 });
       expect(run.attempt).toBe(1);
       expect(started).toEqual([runId]);
-      expect(completeCalls).toBe(2);
+      expect(failing.calls).toBe(2);
       expect(completed.map((entry) => entry.type)).toEqual(['job.completed']);
       const warning = logger.lines.find((line) =>
         line.message.includes('retrying while its lease is held'),
@@ -87,24 +98,13 @@ export function describeRuntimeOutcomes(options: ConformanceOptions): void {
 
     it('complete failing after its commit counts as stored', async () => {
       const { job, started } = quickJob('conformance.store-then-fail');
-      let completeCalls = 0;
-      const { zap, logger } = await harness.client({
-        jobs: [job],
-        wrap: (storage) =>
-          recordingStorage(storage, [], {
-            complete: async (requests: CompleteRequest[]) => {
-              completeCalls++;
-              const stored = await storage.complete(requests);
-              if (completeCalls === 1) throw new Error('connection reset after the commit');
-              return stored;
-            },
-          }),
-      });
+      const failing = failFirstComplete(true);
+      const { zap, logger } = await harness.client({ jobs: [job], wrap: failing.wrap });
       const completed = recordEvents(zap, ['job.completed', 'job.failed', 'job.stalled']);
       const { runId } = await zap.enqueue(job, { n: 8 });
       await zap.createWorker(FAST_WORKER).start();
 
-      await waitFor('the retried complete', () => completeCalls >= 2);
+      await waitFor('the retried complete', () => failing.calls >= 2);
       await waitFor('the completed event', () => completed.length >= 1);
       const run = await waitForState(zap, runId, ['completed', 'failed']);
       expect(run.output).toEqual({ n: 8 });
