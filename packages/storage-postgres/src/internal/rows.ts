@@ -161,9 +161,13 @@ function claimPosition(run: ClaimedRun): number {
  * update, which is usually that order already.
  */
 export function inClaimOrder(runs: ClaimedRun[]): ClaimedRun[] {
-  for (let i = 1; i < runs.length; i++) {
-    if (claimPosition(runs[i] as ClaimedRun) < claimPosition(runs[i - 1] as ClaimedRun)) {
-      return runs.sort((a, b) => claimPosition(a) - claimPosition(b));
+  // Each token is parsed once: a claim of hundreds of runs would parse it again per comparison.
+  const positions = runs.map(claimPosition);
+  for (let i = 1; i < positions.length; i++) {
+    if ((positions[i] as number) < (positions[i - 1] as number)) {
+      const order = runs.map((_, index) => index);
+      order.sort((a, b) => (positions[a] as number) - (positions[b] as number));
+      return order.map((index) => runs[index] as ClaimedRun);
     }
   }
   return runs;
