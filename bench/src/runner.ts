@@ -179,7 +179,7 @@ async function runProcessPhase(
   }
 
   // A worker stopped with jobs left can take longer than the group waits: liteque's, stopped
-  // after a capped phase of 20,100 jobs, did not even answer within 30 s. The rate comes from
+  // after a capped phase of 20,100 jobs, did not even report within 30 s. The rate comes from
   // the store, so a capped phase kills such a worker and keeps the reports that arrived.
   const reports = await group.stop(result.processCapped);
   const executed = reports.reduce((sum, report) => sum + report.executed, 0);

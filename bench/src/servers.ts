@@ -64,7 +64,10 @@ export async function removeRunState(context: RunContext): Promise<void> {
     await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(context.pgSchema)} CASCADE`);
     // Writes the dirty pages of this cell now, so that the next cell's WAL flushes do not share
     // the disk with them. Without the privilege to checkpoint, the next cell starts without it.
-    await client.query('CHECKPOINT').catch(() => undefined);
+    await client.query('CHECKPOINT').catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      console.warn(`CHECKPOINT after the cell failed, the next cell starts without it: ${message}`);
+    });
   });
   const redis = new Redis(context.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {

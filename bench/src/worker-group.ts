@@ -127,8 +127,8 @@ export class WorkerGroup {
   }
 
   /**
-   * Stops every process and returns their reports; kills a process that does not report. With
-   * `allowMissing`, the reports that arrived are returned instead of an error.
+   * Stops every process and returns their reports, killing a process that does not report. With
+   * `allowMissing`, a missing report is left out instead of raising an error.
    */
   async stop(allowMissing = false): Promise<Report[]> {
     this.broadcast({ type: 'stop' });

@@ -51,14 +51,14 @@ export interface PostgresStorageOptions {
   applicationName?: string;
   /**
    * Commits each claim with PostgreSQL's asynchronous commit, so its runs start without waiting
-   * for the claim's WAL flush, about a millisecond on the benchmark machine. The claim is still
-   * undone if the server crashes before the WAL writer has written it out, usually within one
-   * `wal_writer_delay` (200 ms by default), or the machine before it is flushed (within three).
-   * Recovery then returns its runs to their previous state, and each starts again without that
-   * attempt being counted. A run can therefore run more often than `attempts`, and concurrency
-   * and rate limits no longer count the first handler while it still runs. Ids of events read
-   * before the crash can be reused. Each outcome is still stored once. Default false: a claim
-   * waits for its flush, as every other write of the storage does.
+   * for the claim's WAL flush (0.6 to 0.7 ms sooner on the 2-core machine of bench/NOTES.md). A
+   * claim is undone if the server crashes before the WAL writer has written it out, usually
+   * within one `wal_writer_delay` (200 ms by default), or the machine before it is flushed
+   * (within three). Recovery then returns its runs to their previous state, and each starts again
+   * without that attempt being counted. A run can therefore run more often than `attempts`, and
+   * concurrency and rate limits no longer count the first handler while it still runs. Ids of
+   * events read before the crash can be reused. Each outcome is still stored once. Default false:
+   * a claim waits for its flush, as every other write of the storage does.
    */
   asyncClaimCommit?: boolean;
   /**

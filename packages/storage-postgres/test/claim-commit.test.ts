@@ -31,6 +31,7 @@ async function query(url: string, sql: string): Promise<pg.QueryResult> {
   return result;
 }
 
+/** Returns the process id of the server's WAL writer, or undefined while it is down. */
 async function walWriterPid(url: string): Promise<number | undefined> {
   const result = await tryQuery(
     url,
@@ -115,7 +116,7 @@ class CrashFixture {
     await waitFor('the handler to start', async () => this.handlerCalls.length === 1, 10_000);
   }
 
-  /** Returns whether a commit record is in the WAL buffers, past the flushed position. */
+  /** Returns whether WAL records, such as a claim's commit, wait past the flushed position. */
   async walUnflushed(): Promise<boolean> {
     const { rows } = await query(
       this.server.url,
